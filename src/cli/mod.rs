@@ -1,0 +1,67 @@
+//! The command line: `sn27 [--config PATH] <command>`.
+//!
+//! Each subcommand lives in its own module and returns an [`ExitCode`]; errors are printed once,
+//! here, with their causes. Exit status: 0 success, 1 failure, 2 usage error (from clap).
+
+mod config_cmd;
+mod wallet_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, LogFormat};
+
+/// sn27: miner and validator for Bittensor Subnet 27 (NI Compute).
+#[derive(Debug, Parser)]
+#[command(name = "sn27", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file [default: $SN27_CONFIG, else /etc/sn27/sn27.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    /// Log output [default: [log] format, else auto: journald under systemd, text otherwise]
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check or print the configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Create, restore, inspect and use btcli-compatible wallets.
+    #[command(subcommand)]
+    Wallet(wallet_cmd::WalletCommand),
+}
+
+/// Parses the arguments, runs the command and maps failures to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let source = config::resolve_source(cli.config.as_deref());
+    let log_format = cli.log_format.unwrap_or(LogFormat::Auto);
+    let result = match cli.command {
+        Command::Config(command) => config_cmd::run(command, &source, log_format),
+        Command::Wallet(command) => {
+            init_logging(log_format, "info");
+            wallet_cmd::run(command, &source)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    if let Some(note) = crate::logging::init(format, filter) {
+        tracing::warn!("{note}");
+    }
+}

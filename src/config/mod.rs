@@ -1,0 +1,509 @@
+//! The one configuration file: its model, defaults, layering and validation.
+//!
+//! Layers, later wins: built-in defaults ← the TOML file ← `SN27_*` environment variables
+//! (nested keys joined by `__`, e.g. `SN27_AXON__PORT=9000`). Loading never stops at the first
+//! mistake: [`load`] reports every unknown key, wrong type and out-of-range value it finds, each
+//! with its dotted key and where it came from (file and line, or environment variable).
+//!
+//! Invariant: the configuration holds no secrets. Coldkey passwords are referenced by the
+//! name of an environment variable or the path of a file, never written in the file, so the
+//! effective configuration can always be printed in full.
+
+mod load;
+mod scoring;
+mod validate;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{
+    load, load_section, resolve_source, ConfigSource, Diagnostic, LoadError, Loaded, Severity,
+    ENV_PREFIX,
+};
+pub use scoring::{GpuModel, ScoringConfig, ScoringProfile};
+
+/// Where the service looks when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/sn27/sn27.toml";
+
+/// The documented example configuration, shipped as `sn27.toml.example`.
+pub const EXAMPLE: &str = include_str!("../../sn27.toml.example");
+
+/// What this node does on the subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Rents GPU machines out as SSH containers and answers validators.
+    Miner,
+    /// Verifies miners' GPUs, scores them and sets weights.
+    Validator,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Required: a file that does not say which role it configures is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Journals, the devnet database and caches.
+    pub state_dir: PathBuf,
+    pub chain: ChainConfig,
+    pub wallet: WalletConfig,
+    pub axon: AxonConfig,
+    pub miner: MinerConfig,
+    pub validator: ValidatorConfig,
+    pub scoring: ScoringConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            role: None,
+            state_dir: PathBuf::from("/var/lib/sn27"),
+            chain: ChainConfig::default(),
+            wallet: WalletConfig::default(),
+            axon: AxonConfig::default(),
+            miner: MinerConfig::default(),
+            validator: ValidatorConfig::default(),
+            scoring: ScoringConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Which subtensor to talk to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Network {
+    /// The main chain.
+    Finney,
+    /// The public test chain.
+    Test,
+    /// A subtensor node on this machine (`ws://127.0.0.1:9944`).
+    Local,
+    /// The embedded local devnet (demos and tests on one machine; not a real chain).
+    Devnet,
+    /// Any other node, by `ws://` or `wss://` URL.
+    Url(String),
+}
+
+impl Network {
+    /// The websocket endpoint, or `None` for the embedded devnet.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            Network::Finney => Some("wss://entrypoint-finney.opentensor.ai:443"),
+            Network::Test => Some("wss://test.finney.opentensor.ai:443"),
+            Network::Local => Some("ws://127.0.0.1:9944"),
+            Network::Devnet => None,
+            Network::Url(url) => Some(url),
+        }
+    }
+}
+
+impl TryFrom<String> for Network {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "finney" => Ok(Network::Finney),
+            "test" => Ok(Network::Test),
+            "local" => Ok(Network::Local),
+            "devnet" => Ok(Network::Devnet),
+            url if (url.starts_with("ws://") || url.starts_with("wss://"))
+                && url.len() > url.find("://").unwrap_or(0) + 3 =>
+            {
+                Ok(Network::Url(url.to_owned()))
+            }
+            other => Err(format!(
+                "expected \"finney\", \"test\", \"local\", \"devnet\" or a ws:// or wss:// URL, found {other:?}"
+            )),
+        }
+    }
+}
+
+impl From<Network> for String {
+    fn from(network: Network) -> String {
+        network.to_string()
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Network::Finney => "finney",
+            Network::Test => "test",
+            Network::Local => "local",
+            Network::Devnet => "devnet",
+            Network::Url(url) => url,
+        })
+    }
+}
+
+/// `[chain]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainConfig {
+    pub network: Network,
+    /// 27 on finney, 15 on the test network.
+    pub netuid: u16,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            network: Network::Finney,
+            netuid: 27,
+        }
+    }
+}
+
+/// `[wallet]`: which btcli wallet signs, and where its coldkey password comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalletConfig {
+    pub name: String,
+    pub hotkey: String,
+    /// Wallets root; a leading `~` means the home directory of the user running sn27.
+    pub path: String,
+    /// Name of an environment variable that holds the coldkey password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Path of a file (mode 0600) whose content is the coldkey password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for WalletConfig {
+    fn default() -> Self {
+        WalletConfig {
+            name: "default".into(),
+            hotkey: "default".into(),
+            path: "~/.bittensor/wallets".into(),
+            password_env: None,
+            password_file: None,
+        }
+    }
+}
+
+impl WalletConfig {
+    /// The wallets root with `~` expanded from `$HOME`.
+    pub fn root(&self) -> PathBuf {
+        expand_home(&self.path)
+    }
+}
+
+/// Expands a leading `~/` (or a lone `~`) with `$HOME`; other paths are returned as they are.
+pub fn expand_home(path: &str) -> PathBuf {
+    let home = || std::env::var_os("HOME").map(PathBuf::from);
+    match path.strip_prefix('~') {
+        Some("") => home().unwrap_or_else(|| PathBuf::from(path)),
+        Some(rest) if rest.starts_with('/') => match home() {
+            Some(home) => home.join(rest.trim_start_matches('/')),
+            None => PathBuf::from(path),
+        },
+        _ => PathBuf::from(path),
+    }
+}
+
+/// `[axon]`: the HTTP endpoint validators call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AxonConfig {
+    /// Port the axon listens on.
+    pub port: u16,
+    /// Address published on chain; when unset, the address of the outgoing interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_ip: Option<IpAddr>,
+    /// Port published on chain when it differs from `port` (port forwarding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_port: Option<u16>,
+}
+
+impl Default for AxonConfig {
+    fn default() -> Self {
+        AxonConfig {
+            port: 8091,
+            external_ip: None,
+            external_port: None,
+        }
+    }
+}
+
+/// `[miner]`: the rented container's SSH port and who may call the miner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MinerConfig {
+    /// Host port mapped to the rented container's SSH port 22.
+    pub ssh_port: u16,
+    /// Accept registered validators whose stake is below `min_validator_stake`.
+    pub whitelist_not_enough_stake: bool,
+    /// Accept validators whose served version is below the current minimum.
+    pub whitelist_not_updated: bool,
+    /// Percentage (0–100) of validators that must run the current version before older ones
+    /// are refused.
+    pub whitelist_updated_threshold: u8,
+    /// Stake (TAO) a caller needs unless it holds a validator permit.
+    pub min_validator_stake: f64,
+    /// When non-empty, only these hotkeys (ss58) are admitted, on top of the other checks.
+    pub hotkey_whitelist: Vec<String>,
+    /// Hotkeys (ss58) that are always refused.
+    pub hotkey_blacklist: Vec<String>,
+    /// When non-empty, only callers whose coldkey is listed are admitted.
+    pub coldkey_whitelist: Vec<String>,
+    /// Coldkeys (ss58) whose hotkeys are always refused.
+    pub coldkey_blacklist: Vec<String>,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        MinerConfig {
+            ssh_port: 4444,
+            whitelist_not_enough_stake: false,
+            whitelist_not_updated: false,
+            whitelist_updated_threshold: 60,
+            min_validator_stake: 1024.0,
+            hotkey_whitelist: Vec::new(),
+            hotkey_blacklist: Vec::new(),
+            coldkey_whitelist: Vec::new(),
+            coldkey_blacklist: Vec::new(),
+        }
+    }
+}
+
+/// `[validator]`: which miners are queried and how Proof-of-GPU rounds run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidatorConfig {
+    /// Query miners whose served version is not recognised.
+    pub whitelist_unrecognized: bool,
+    /// Run Proof-of-GPU hardware checks on miners.
+    pub perform_hardware_query: bool,
+    /// Miners queried per batch.
+    pub specs_batch_size: u32,
+    /// Percentage (0–100) of miners that must serve the current version before older ones
+    /// are dropped from queries.
+    pub whitelist_updated_threshold: u8,
+    pub pog: PogConfig,
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        ValidatorConfig {
+            whitelist_unrecognized: false,
+            perform_hardware_query: true,
+            specs_batch_size: 64,
+            whitelist_updated_threshold: 60,
+            pog: PogConfig::default(),
+        }
+    }
+}
+
+/// `[validator.pog]`: Proof-of-GPU cadence, concurrency and retries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PogConfig {
+    /// Blocks between the starts of two rounds.
+    pub interval_blocks: u32,
+    /// A round starts after a random delay of up to this many seconds.
+    pub max_random_delay_secs: u64,
+    /// Miners tested at once.
+    pub concurrency: u32,
+    /// Time limit of one attempt on one miner.
+    pub attempt_timeout_secs: u64,
+    /// Attempts per miner per round after the first failure. The reference allows 22, which
+    /// with its timeouts can outlast a round; the default keeps a round within its interval.
+    pub retry_limit: u32,
+    /// Pause before a failed miner is tried again.
+    pub retry_interval_secs: u64,
+    /// Seconds added to the expected run time before a miner is too slow.
+    pub time_tolerance_secs: u64,
+}
+
+impl Default for PogConfig {
+    fn default() -> Self {
+        PogConfig {
+            interval_blocks: 360,
+            max_random_delay_secs: 900,
+            concurrency: 64,
+            attempt_timeout_secs: 300,
+            retry_limit: 7,
+            retry_interval_secs: 60,
+            time_tolerance_secs: 5,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// journald when started by systemd, else human-readable text.
+    Auto,
+    Text,
+    Json,
+    Journald,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `RUST_LOG`-style filter, e.g. `info` or `info,sn27::wallet=debug`; `RUST_LOG` overrides it.
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".into(),
+            format: LogFormat::Auto,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults that apply to a file choosing `profile`.
+    pub fn defaults_for(profile: ScoringProfile) -> Self {
+        Config {
+            scoring: ScoringConfig::for_profile(profile),
+            ..Config::default()
+        }
+    }
+
+    /// The effective configuration as TOML, for `sn27 config check`. There is nothing to redact
+    /// (see the module invariant): password sources appear as variable names and paths.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("the configuration always serialises to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Lines of the example that are settings shown commented out (`# key = value`, table
+    /// headers, array continuation lines), with the comment marker removed.
+    fn uncomment(example: &str) -> String {
+        example
+            .lines()
+            .map(|line| {
+                let Some(rest) = line.strip_prefix("# ") else {
+                    return line.to_string();
+                };
+                let header = (rest.starts_with('[') && rest.ends_with(']'))
+                    && rest
+                        .trim_matches(['[', ']'])
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
+                let setting = rest.split_once(" = ").is_some_and(|(key, _)| {
+                    key.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                });
+                let continuation = rest.starts_with("    [") || rest == "]";
+                if header || setting || continuation {
+                    rest.to_string()
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Dotted key paths of every leaf; array-of-table rows contribute their fields once.
+    fn leaf_keys(value: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, child) in table {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    leaf_keys(child, &path, out);
+                }
+            }
+            toml::Value::Array(items)
+                if items.iter().all(toml::Value::is_table) && !items.is_empty() =>
+            {
+                for item in items {
+                    leaf_keys(item, prefix, out);
+                }
+            }
+            _ => {
+                out.insert(prefix.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn example_documents_every_key_and_nothing_else() {
+        let mut full = Config {
+            role: Some(Role::Miner),
+            ..Config::default()
+        };
+        full.wallet.password_env = Some("X".into());
+        full.wallet.password_file = Some("/x".into());
+        full.axon.external_ip = Some("203.0.113.10".parse().unwrap());
+        full.axon.external_port = Some(1);
+        let mut expected = BTreeSet::new();
+        leaf_keys(&toml::Value::try_from(&full).unwrap(), "", &mut expected);
+
+        let uncommented: toml::Value = toml::from_str(&uncomment(EXAMPLE)).unwrap();
+        let mut documented = BTreeSet::new();
+        leaf_keys(&uncommented, "", &mut documented);
+        assert_eq!(documented, expected);
+
+        // The commented-out values are the defaults they claim to be.
+        let shown: Config = uncommented.try_into().unwrap();
+        assert_eq!(shown.scoring, ScoringConfig::default());
+    }
+
+    #[test]
+    fn example_is_the_defaults_of_a_miner() {
+        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(
+            parsed,
+            Config {
+                role: Some(Role::Miner),
+                ..Config::default()
+            }
+        );
+    }
+
+    #[test]
+    fn network_names_and_urls() {
+        for (text, network) in [
+            ("finney", Network::Finney),
+            ("test", Network::Test),
+            ("local", Network::Local),
+            ("devnet", Network::Devnet),
+            (
+                "wss://node.example:443",
+                Network::Url("wss://node.example:443".into()),
+            ),
+        ] {
+            assert_eq!(Network::try_from(text.to_string()).unwrap(), network);
+            assert_eq!(network.to_string(), text);
+        }
+        for bad in ["mainnet", "http://x", "ws://", ""] {
+            assert!(Network::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn home_is_expanded() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(expand_home("~/w"), PathBuf::from(&home).join("w"));
+        assert_eq!(expand_home("~"), PathBuf::from(&home));
+        assert_eq!(expand_home("/abs"), PathBuf::from("/abs"));
+        assert_eq!(expand_home("~user/x"), PathBuf::from("~user/x"));
+    }
+}

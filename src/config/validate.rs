@@ -1,0 +1,423 @@
+//! Range and consistency checks that types alone cannot express.
+//!
+//! Each check yields `(severity, key path, message)`; the loader attaches where the key was set.
+
+use std::collections::HashSet;
+
+use super::load::Severity;
+use super::{Config, Network, ScoringConfig, ScoringProfile};
+use crate::wallet::{PublicKey, Wallet};
+
+type Finding = (Severity, Vec<String>, String);
+
+/// Every finding for a configuration that already has the right types.
+pub(super) fn validate(config: &Config) -> Vec<Finding> {
+    let mut out = Findings(Vec::new());
+    let c = config;
+
+    if c.role.is_none() {
+        out.error(
+            &["role"],
+            "required: set role = \"miner\" or role = \"validator\"",
+        );
+    }
+    if c.state_dir.as_os_str().is_empty() || !c.state_dir.is_absolute() {
+        out.error(&["state_dir"], "must be an absolute path");
+    }
+
+    match c.chain.network {
+        Network::Test if c.chain.netuid != 15 => out.warn(
+            &["chain", "netuid"],
+            &format!(
+                "netuid {} on the test network; SN27 is netuid 15 there",
+                c.chain.netuid
+            ),
+        ),
+        Network::Finney if c.chain.netuid != 27 => out.warn(
+            &["chain", "netuid"],
+            &format!("netuid {} on finney; SN27 is netuid 27", c.chain.netuid),
+        ),
+        _ => {}
+    }
+
+    if let Err(e) = Wallet::new(c.wallet.root(), &c.wallet.name, &c.wallet.hotkey) {
+        let field = if c.wallet.name.is_empty() || c.wallet.name.contains('/') {
+            "name"
+        } else {
+            "hotkey"
+        };
+        out.error(&["wallet", field], &e.to_string());
+    }
+    if c.wallet.password_env.is_some() && c.wallet.password_file.is_some() {
+        out.error(
+            &["wallet", "password_file"],
+            "set either password_env or password_file, not both",
+        );
+    }
+    if c.wallet.password_env.as_deref().is_some_and(str::is_empty) {
+        out.error(
+            &["wallet", "password_env"],
+            "must name an environment variable",
+        );
+    }
+
+    port(&mut out, &["axon", "port"], c.axon.port);
+    if let Some(p) = c.axon.external_port {
+        port(&mut out, &["axon", "external_port"], p);
+    }
+    if let Some(ip) = c.axon.external_ip {
+        if ip.is_unspecified() {
+            out.error(
+                &["axon", "external_ip"],
+                "0.0.0.0 cannot be published: validators skip axons at that address",
+            );
+        }
+    }
+
+    port(&mut out, &["miner", "ssh_port"], c.miner.ssh_port);
+    if c.miner.ssh_port == c.axon.port && c.miner.ssh_port != 0 {
+        out.error(
+            &["miner", "ssh_port"],
+            &format!("conflicts with axon.port ({})", c.axon.port),
+        );
+    }
+    percentage(
+        &mut out,
+        &["miner", "whitelist_updated_threshold"],
+        c.miner.whitelist_updated_threshold,
+    );
+    non_negative(
+        &mut out,
+        &["miner", "min_validator_stake"],
+        c.miner.min_validator_stake,
+    );
+    for (field, list) in [
+        ("hotkey_whitelist", &c.miner.hotkey_whitelist),
+        ("hotkey_blacklist", &c.miner.hotkey_blacklist),
+        ("coldkey_whitelist", &c.miner.coldkey_whitelist),
+        ("coldkey_blacklist", &c.miner.coldkey_blacklist),
+    ] {
+        for (i, address) in list.iter().enumerate() {
+            if let Err(e) = PublicKey::from_ss58(address) {
+                out.error(&["miner", field, &i.to_string()], &e.to_string());
+            }
+        }
+    }
+
+    percentage(
+        &mut out,
+        &["validator", "whitelist_updated_threshold"],
+        c.validator.whitelist_updated_threshold,
+    );
+    positive(
+        &mut out,
+        &["validator", "specs_batch_size"],
+        c.validator.specs_batch_size.into(),
+    );
+    let pog = &c.validator.pog;
+    for (field, value) in [
+        ("interval_blocks", u64::from(pog.interval_blocks)),
+        ("concurrency", u64::from(pog.concurrency)),
+        ("attempt_timeout_secs", pog.attempt_timeout_secs),
+    ] {
+        positive(&mut out, &["validator", "pog", field], value);
+    }
+    let worst_case = (u64::from(pog.retry_limit) + 1)
+        .saturating_mul(
+            pog.attempt_timeout_secs
+                .saturating_add(pog.retry_interval_secs),
+        )
+        .saturating_add(pog.max_random_delay_secs);
+    let round = u64::from(pog.interval_blocks) * 12;
+    if worst_case > round {
+        out.warn(
+            &["validator", "pog", "retry_limit"],
+            &format!(
+                "a start delay of up to {} s and {} attempts of up to {} s with {} s pauses can \
+                 take {worst_case} s, longer than a round of {} blocks ({round} s); a miner's \
+                 retries may still run when the next round starts",
+                pog.max_random_delay_secs,
+                pog.retry_limit + 1,
+                pog.attempt_timeout_secs,
+                pog.retry_interval_secs,
+                pog.interval_blocks
+            ),
+        );
+    }
+
+    scoring(&mut out, config);
+
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.filter) {
+        out.error(&["log", "filter"], &format!("not a valid log filter: {e}"));
+    }
+    out.0
+}
+
+fn scoring(out: &mut Findings, config: &Config) {
+    let s = &config.scoring;
+    if s.profile == ScoringProfile::Sn27V183 {
+        profile_departures(out, s);
+    }
+    positive(out, &["scoring", "max_gpus"], s.max_gpus.into());
+    non_negative(out, &["scoring", "full_score"], s.full_score);
+    non_negative(
+        out,
+        &["scoring", "allocation_multiplier"],
+        s.allocation_multiplier,
+    );
+    if !(s.cap > 0.0 && s.cap <= 100.0) {
+        out.error(
+            &["scoring", "cap"],
+            &format!(
+                "must be above 0 and at most 100 (100 points = weight 1.0), found {}",
+                s.cap
+            ),
+        );
+    }
+    if s.gpu.is_empty() {
+        out.error(
+            &["scoring", "gpu"],
+            "the GPU table is empty: no GPU could be identified",
+        );
+    }
+    let mut names = HashSet::new();
+    for (i, model) in s.gpu.iter().enumerate() {
+        let index = i.to_string();
+        let key = |field: &'static str| ["scoring", "gpu", index.as_str(), field].map(String::from);
+        if model.name.trim().is_empty() {
+            out.error_at(key("name"), "must not be empty");
+        } else if !names.insert(model.name.as_str()) {
+            out.error_at(
+                key("name"),
+                &format!("{:?} appears twice in the table", model.name),
+            );
+        }
+        for (field, value) in [
+            ("fp16_tflops", model.fp16_tflops),
+            ("fp32_tflops", model.fp32_tflops),
+            ("vram_gb", model.vram_gb),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                out.error_at(
+                    key(field),
+                    &format!("must be a number above 0, found {value}"),
+                );
+            }
+        }
+        if !(model.score.is_finite() && model.score >= 0.0) {
+            out.error_at(
+                key("score"),
+                &format!("must be 0 or more, found {}", model.score),
+            );
+        }
+    }
+    for (i, pair) in s.tolerance_pairs.iter().enumerate() {
+        let key = ["scoring", "tolerance_pairs", &i.to_string()].map(String::from);
+        if pair[0] == pair[1] {
+            out.error_at(key.clone(), "a pair needs two different models");
+        }
+        let missing: Vec<String> = pair
+            .iter()
+            .filter(|name| !names.contains(name.as_str()))
+            .map(|name| format!("{name:?}"))
+            .collect();
+        if !missing.is_empty() {
+            out.error_at(
+                key,
+                &format!(
+                    "names models missing from scoring.gpu: {}",
+                    missing.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// Warns about each setting that departs from the `sn27-v1.8.3` profile: the point of that
+/// profile is to compute what v1.8.3 validators compute, which a changed value defeats.
+fn profile_departures(out: &mut Findings, s: &ScoringConfig) {
+    let profile = ScoringConfig::for_profile(ScoringProfile::Sn27V183);
+    let note = "departs from the sn27-v1.8.3 profile, so scores no longer reproduce v1.8.3 \
+                validators";
+    let numbers = [
+        (
+            "max_gpus",
+            f64::from(s.max_gpus),
+            f64::from(profile.max_gpus),
+        ),
+        ("full_score", s.full_score, profile.full_score),
+        (
+            "allocation_multiplier",
+            s.allocation_multiplier,
+            profile.allocation_multiplier,
+        ),
+        ("cap", s.cap, profile.cap),
+    ];
+    for (field, value, expected) in numbers {
+        if value != expected {
+            out.warn(
+                &["scoring", field],
+                &format!("{value} {note} (profile value {expected})"),
+            );
+        }
+    }
+    if s.gpu != profile.gpu {
+        out.warn(&["scoring", "gpu"], &format!("the GPU table {note}"));
+    }
+    if s.tolerance_pairs != profile.tolerance_pairs {
+        out.warn(&["scoring", "tolerance_pairs"], &format!("the list {note}"));
+    }
+}
+
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn error(&mut self, path: &[&str], message: &str) {
+        self.error_at(
+            path.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            message,
+        );
+    }
+
+    fn error_at(&mut self, path: impl Into<Vec<String>>, message: &str) {
+        self.0
+            .push((Severity::Error, path.into(), message.to_owned()));
+    }
+
+    fn warn(&mut self, path: &[&str], message: &str) {
+        self.0.push((
+            Severity::Warning,
+            path.iter().map(|s| s.to_string()).collect(),
+            message.to_owned(),
+        ));
+    }
+}
+
+fn port(out: &mut Findings, path: &[&str], value: u16) {
+    if value == 0 {
+        out.error(path, "must be a port from 1 to 65535, found 0");
+    }
+}
+
+fn percentage(out: &mut Findings, path: &[&str], value: u8) {
+    if value > 100 {
+        out.error(
+            path,
+            &format!("is a percentage from 0 to 100, found {value}"),
+        );
+    }
+}
+
+fn positive(out: &mut Findings, path: &[&str], value: u64) {
+    if value == 0 {
+        out.error(path, "must be at least 1, found 0");
+    }
+}
+
+fn non_negative(out: &mut Findings, path: &[&str], value: f64) {
+    if !(value.is_finite() && value >= 0.0) {
+        out.error(path, &format!("must be 0 or more, found {value}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Role;
+
+    fn valid() -> Config {
+        Config {
+            role: Some(Role::Miner),
+            ..Config::default()
+        }
+    }
+
+    fn keys(config: &Config, severity: Severity) -> Vec<String> {
+        validate(config)
+            .into_iter()
+            .filter(|(s, _, _)| *s == severity)
+            .map(|(_, path, _)| path.join("."))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_with_a_role_are_valid() {
+        assert!(validate(&valid()).is_empty(), "{:?}", validate(&valid()));
+        assert_eq!(keys(&Config::default(), Severity::Error), ["role"]);
+    }
+
+    #[test]
+    fn out_of_range_values_are_errors() {
+        let mut c = valid();
+        c.axon.port = 0;
+        c.miner.whitelist_updated_threshold = 101;
+        c.validator.whitelist_updated_threshold = 200;
+        c.miner.min_validator_stake = -1.0;
+        c.scoring.gpu[2].score = -0.5;
+        c.scoring.cap = 150.0;
+        c.miner.hotkey_blacklist = vec!["not-an-address".into()];
+        c.log.filter = "info,=[".into();
+        let errors = keys(&c, Severity::Error);
+        for expected in [
+            "axon.port",
+            "miner.whitelist_updated_threshold",
+            "validator.whitelist_updated_threshold",
+            "miner.min_validator_stake",
+            "scoring.gpu.2.score",
+            "scoring.cap",
+            "miner.hotkey_blacklist.0",
+            "log.filter",
+        ] {
+            assert!(
+                errors.contains(&expected.to_string()),
+                "{expected} in {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn conflicts_and_inconsistencies_are_errors() {
+        let mut c = valid();
+        c.miner.ssh_port = c.axon.port;
+        c.wallet.password_env = Some("PW".into());
+        c.wallet.password_file = Some("/pw".into());
+        c.scoring
+            .tolerance_pairs
+            .push(["NVIDIA H200".into(), "NVIDIA B300".into()]);
+        c.scoring.gpu.push(c.scoring.gpu[0].clone());
+        let errors = keys(&c, Severity::Error);
+        for expected in [
+            "miner.ssh_port",
+            "wallet.password_file",
+            "scoring.tolerance_pairs.5",
+            "scoring.gpu.17.name",
+        ] {
+            assert!(
+                errors.contains(&expected.to_string()),
+                "{expected} in {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn departing_from_the_compatibility_profile_warns() {
+        let mut c = valid();
+        c.scoring = ScoringConfig::for_profile(ScoringProfile::Sn27V183);
+        assert!(validate(&c).is_empty());
+        c.scoring.full_score = 50.0;
+        c.scoring.gpu[4].score = 1.65;
+        assert_eq!(
+            keys(&c, Severity::Warning),
+            ["scoring.full_score", "scoring.gpu"]
+        );
+    }
+
+    #[test]
+    fn test_network_with_wrong_netuid_warns() {
+        let mut c = valid();
+        c.chain.network = Network::Test;
+        assert_eq!(keys(&c, Severity::Warning), ["chain.netuid"]);
+        c.chain.netuid = 15;
+        assert!(keys(&c, Severity::Warning).is_empty());
+    }
+}

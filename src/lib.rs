@@ -1,0 +1,16 @@
+//! sn27: the miner and validator of Bittensor Subnet 27 (NI Compute) as one binary configured
+//! by one TOML file.
+//!
+//! Module map (see `ARCHITECTURE.md` for the invariants):
+//!
+//! - [`config`]: the TOML model, layering (defaults ← file ← `SN27_*` environment) and
+//!   validation that reports every problem with its key and location.
+//! - [`wallet`]: btcli-compatible wallets: layout, keyfile JSON, `$NACL` encryption, sr25519
+//!   keys derived exactly as the Python tools derive them.
+//! - [`logging`]: text, JSON or journald output chosen for how the process was started.
+//! - [`cli`]: the `sn27` command line, a thin layer over the modules above.
+
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod wallet;

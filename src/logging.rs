@@ -1,0 +1,79 @@
+//! Log output: human-readable on a terminal, journald under systemd, JSON on request.
+//!
+//! systemd sets `JOURNAL_STREAM` to the device and inode of the stream it connected to our
+//! stderr; when that still matches stderr, the process was started by systemd and log lines go
+//! to journald with their fields intact. `RUST_LOG` overrides the configured filter.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber. Returns a note when the requested output was not available
+/// and another was used instead (the caller logs it once logging works).
+pub fn init(format: LogFormat, filter: &str) -> Option<String> {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|from_env| EnvFilter::try_new(from_env).ok())
+        .or_else(|| EnvFilter::try_new(filter).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let (layer, note) = output_layer(format);
+    // A second init (tests) leaves the first subscriber in place; that is fine.
+    let _ = Registry::default()
+        .with(layer.with_filter(filter))
+        .try_init();
+    note
+}
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+fn output_layer(format: LogFormat) -> (BoxedLayer, Option<String>) {
+    let text = || -> BoxedLayer {
+        fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .boxed()
+    };
+    match format {
+        LogFormat::Text => (text(), None),
+        LogFormat::Json => (
+            fmt::layer().json().with_writer(std::io::stderr).boxed(),
+            None,
+        ),
+        LogFormat::Journald => match tracing_journald::layer() {
+            Ok(layer) => (layer.with_syslog_identifier("sn27".into()).boxed(), None),
+            Err(e) => (
+                text(),
+                Some(format!(
+                    "journald is not reachable ({e}); logging to stderr"
+                )),
+            ),
+        },
+        LogFormat::Auto if started_by_systemd() => match tracing_journald::layer() {
+            Ok(layer) => (layer.with_syslog_identifier("sn27".into()).boxed(), None),
+            Err(_) => (text(), None),
+        },
+        LogFormat::Auto => (text(), None),
+    }
+}
+
+/// True when stderr is the stream systemd described in `JOURNAL_STREAM` (`<dev>:<inode>`).
+fn started_by_systemd() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(value) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = value.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    match std::fs::metadata("/proc/self/fd/2") {
+        Ok(meta) => meta.dev() == dev && meta.ino() == ino,
+        Err(_) => false,
+    }
+}
