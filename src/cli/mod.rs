@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, LogFormat};
+use crate::config::{self, LogConfig, LogFormat};
 
 /// sn27: miner and validator for Bittensor Subnet 27 (NI Compute).
 #[derive(Debug, Parser)]
@@ -43,11 +43,15 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let source = config::resolve_source(cli.config.as_deref());
-    let log_format = cli.log_format.unwrap_or(LogFormat::Auto);
     let result = match cli.command {
-        Command::Config(command) => config_cmd::run(command, &source, log_format),
+        Command::Config(command) => {
+            config_cmd::run(command, &source, cli.log_format.unwrap_or(LogFormat::Auto))
+        }
         Command::Wallet(command) => {
-            init_logging(log_format, "info");
+            // Wallet commands work without a config file; a broken [log] section must not
+            // stop an operator from reaching their keys, so it falls back to the defaults.
+            let log: LogConfig = config::load_section(&source, "log").unwrap_or_default();
+            init_logging(cli.log_format.unwrap_or(log.format), &log.filter);
             wallet_cmd::run(command, &source)
         }
     };

@@ -15,10 +15,8 @@ use zeroize::Zeroizing;
 pub const NACL_PREFIX: &[u8] = b"$NACL";
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
-/// Fixed salt of bittensor's keyfile KDF.
-const SALT: [u8; 16] = [
-    0x13, 0x71, 0x83, 0xdf, 0xf5, 0x0a, 0x09, 0xbc, 0x9c, 0x90, 0xb5, 0x51, 0x87, 0x39, 0xe9, 0xb1,
-];
+/// Fixed salt of bittensor's keyfile KDF, `137183dff15a09bc9c90b5518739e9b1`.
+const SALT: [u8; 16] = *b"\x13\x71\x83\xdf\xf1\x5a\x09\xbc\x9c\x90\xb5\x51\x87\x39\xe9\xb1";
 /// libsodium `crypto_pwhash_argon2i_OPSLIMIT_SENSITIVE`.
 const ARGON2_PASSES: u32 = 8;
 /// libsodium `crypto_pwhash_argon2i_MEMLIMIT_SENSITIVE` (512 MiB), in KiB.
@@ -124,6 +122,41 @@ mod tests {
         assert_eq!(
             decrypt(b"$NACL123", "x").unwrap_err(),
             DecryptError::Truncated
+        );
+    }
+
+    /// `bittensor-wallet` 4.1.1 `regenerate_coldkey` of the public test mnemonic (`abandon` ×11,
+    /// `about`) with password `hunter22`.
+    const PYTHON_BLOB: &str = concat!(
+        "244e41434cf83cb2ee6e7a460b303926173e341a0e944e7ef57d26a274a6f90526643d48c684faa81dfe5f52e0",
+        "3deaf5753d4f6826555ee403b2576bdf595f3a917ea46f5b967d95cb2fb75f311cf722187c0f453b7428edb907",
+        "cfcfd5f4bf227b4cc40497462b7c0d4de424db902bd13df03b4ae50e0402c92c7a4d791fad30d7c426f5e80a54",
+        "fb4d4c838a18ed86b019be06fd09affa1f30d414f8c1a803c1be10105a168675daffaa6199609dab33eac93536",
+        "bf730a6f65c5831073cc8850a86b0e643eb9d25472b1bded3e7bc53beed473c91ca9805e6a8729a165db345e5c",
+        "2354aa5d4bf03954b191b25fb6ade2b4b4a4db16d5d67ab91c3ab79a689bf6b765d48851a17cf7e8614a144042",
+        "03652abe83dd3799217f561c6ac0e100a6ab04e594ccee59d6c5ffa635e93665cadecda99be0a1990c572a15f4",
+        "c997507cfe2eda526f966f8e2bccb9804d1a4424697f33aebd2668d0c8762985857900de8263880fd147abca88",
+        "bf0597b8e05cc740de1580dfbaec81c34499912a988cfb52a194e536c7ab6559f5ea276c3119abb78c0dafbd40",
+        "f354df8f5c97fc3818385b22347b8aca28ff726f72809f3fb1212dcb9ce7deed33aec9aa5b82746379f9f414ab",
+        "ff383b26149ff3ec72db7ba83e941e047f3ec7dc59e57799b0b6f66629172d6ca120896b2819a961848b97866c",
+        "7711bd0fc535ff64f01ddd2ec1a1c29348c84759c1b85dca1da7ef7034ebca2f9ae8b35222eee4459cdbc7aba1",
+        "1552c7f123382f4ce36ab36798ed1f44ab52096da35880cc03a9d308abb7c8374383c6ef66ad99317579749f62",
+        "a5dc25777cd58b94d25257a2df0fd4fd9b16647c18d3bd237bef347345f8ca5881c567f9d8bcf252c060",
+    );
+
+    /// The KDF parameters and the layout match bittensor-wallet's byte for byte.
+    #[test]
+    fn opens_a_blob_written_by_bittensor_wallet() {
+        let blob = hex::decode(PYTHON_BLOB).unwrap();
+        let plaintext = decrypt(&blob, "hunter22").unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&plaintext).unwrap();
+        assert_eq!(
+            json["ss58Address"],
+            "5EPCUjPxiHAcNooYipQFWr9NmmXJKpNG5RhcntXwbtUySrgH"
+        );
+        assert_eq!(
+            decrypt(&blob, "hunter23").unwrap_err(),
+            DecryptError::WrongPassword
         );
     }
 

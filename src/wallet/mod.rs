@@ -208,7 +208,15 @@ impl Wallet {
             None => plaintext.to_vec(),
         };
         write_private(&key_path, &contents)?;
-        write_private(&pub_path, &keyfile::public_json(&key.public()))
+        write_private(&pub_path, &keyfile::public_json(&key.public()))?;
+        tracing::info!(
+            role = role.noun(),
+            path = %key_path.display(),
+            address = %key.public(),
+            encrypted = password.is_some(),
+            "key stored"
+        );
+        Ok(())
     }
 
     /// Writes only `coldkeypub.txt`, for a server that must know its coldkey address but must

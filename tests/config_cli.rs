@@ -1,0 +1,167 @@
+//! `sn27 config check|example` as an operator runs them.
+
+mod common;
+
+use common::{sn27, stderr, stdout};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sn27.toml.example");
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("sn27.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn example_checks_clean() {
+    let out = sn27(&["config", "check", "--config", EXAMPLE], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("role = \"miner\""));
+    assert!(
+        stderr(&out).is_empty(),
+        "no warnings expected: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn example_command_prints_the_shipped_file() {
+    let out = sn27(&["config", "example"], &[]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), std::fs::read_to_string(EXAMPLE).unwrap());
+}
+
+#[test]
+fn misspelled_key_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(EXAMPLE)
+        .unwrap()
+        .replace("ssh_port = 4444", "ssh_prot = 4444");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("ssh_prot"))
+        .unwrap()
+        + 1;
+    let config = write_config(&dir, &text);
+    let out = sn27(&["config", "check", "--config", &config], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{config}:{line}: miner.ssh_prot: unknown key; did you mean `ssh_port`?"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn string_port_names_key_type_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, "role = \"miner\"\n\n[axon]\nport = \"eighty\"\n");
+    let out = sn27(&["config", "check", "--config", &config], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{config}:4: axon.port: wrong type: expected an integer from 0 to 65535, found string \"eighty\""
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        "role = \"miner\"\nbogus = 1\n[axon]\nport = \"x\"\n[miner]\nwhitelist_updated_threshold = 101\nssh_port = 0\n",
+    );
+    let out = sn27(&["config", "check", "--config", &config], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for key in [
+        "bogus",
+        "axon.port",
+        "miner.whitelist_updated_threshold",
+        "miner.ssh_port",
+    ] {
+        assert!(
+            err.contains(&format!(": {key}: ")),
+            "{key} missing from:\n{err}"
+        );
+    }
+    assert!(err.contains("4 errors"), "{err}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let out = sn27(
+        &["config", "check", "--config", EXAMPLE],
+        &[
+            ("SN27_AXON__PORT", "9000"),
+            ("SN27_CHAIN__NETWORK", "devnet"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("[axon]\nport = 9000\n"), "{text}");
+    assert!(text.contains("network = \"devnet\""), "{text}");
+}
+
+#[test]
+fn bad_environment_value_names_the_variable() {
+    let out = sn27(
+        &["config", "check", "--config", EXAMPLE],
+        &[("SN27_MINER__SSH_PORT", "twenty-two")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("environment variable SN27_MINER__SSH_PORT: miner.ssh_port: wrong type"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_path_from_environment_and_missing_file() {
+    let out = sn27(&["config", "check"], &[("SN27_CONFIG", EXAMPLE)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sn27(
+        &["config", "check", "--config", "/nonexistent/sn27.toml"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/nonexistent/sn27.toml: config file not found"));
+}
+
+#[test]
+fn compatibility_profile_switches_the_scoring_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        "role = \"validator\"\n[scoring]\nprofile = \"sn27-v1.8.3\"\n",
+    );
+    let out = sn27(&["config", "check", "--config", &config], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("full_score = 100.0"), "{text}");
+    assert!(text.contains("allocation_multiplier = 1.0"), "{text}");
+}
+
+#[test]
+fn password_in_the_file_is_refused_with_the_alternative() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, "role = \"miner\"\n[wallet]\npassword = \"hunter2\"\n");
+    let out = sn27(&["config", "check", "--config", &config], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("wallet.password: unknown key") && err.contains("password_env"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2"),
+        "the value must not be echoed: {err}"
+    );
+}

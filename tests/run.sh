@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: prepares what the tests talk to (the pinned Python peers), then runs the
+# whole Rust test suite. CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SN27_TEST_PYTHON=$(bash tests/setup-python.sh)
+export SN27_TEST_PYTHON
+cargo test --all-targets "$@"
