@@ -10,7 +10,11 @@
 //! - [`logging`]: text, JSON or journald output chosen for how the process was started.
 //! - [`cli`]: the `sn27` command line, a thin layer over the modules above.
 
+pub mod axon;
 pub mod cli;
 pub mod config;
+pub mod dendrite;
 pub mod logging;
+pub mod metagraph;
+pub mod protocol;
 pub mod wallet;

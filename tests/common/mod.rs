@@ -62,3 +62,103 @@ pub fn python_peer(script: &str, args: &[&str]) -> serde_json::Value {
     let last = text.lines().last().unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("python peer printed {text:?}: {e}"))
 }
+
+/// A miner axon on an ephemeral loopback port, stopped when dropped.
+pub struct RunningAxon {
+    pub addr: std::net::SocketAddr,
+    pub hotkey: sn27::wallet::PublicKey,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for RunningAxon {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A neuron for a test metagraph.
+pub fn neuron(uid: u16, hotkey: &str, stake: f64, permit: bool) -> sn27::metagraph::Neuron {
+    let hotkey = sn27::wallet::PublicKey::from_ss58(hotkey).unwrap();
+    sn27::metagraph::Neuron {
+        uid,
+        hotkey,
+        coldkey: hotkey,
+        stake,
+        validator_permit: permit,
+    }
+}
+
+/// Starts an axon with the miner policy of `miner` over `neurons`, answering `Allocate` the
+/// way an idle miner answers an availability check (branch A: `status` true, `port` 4444) and
+/// echoing `Challenge`.
+pub async fn start_miner_axon(
+    miner: sn27::config::MinerConfig,
+    neurons: Vec<sn27::metagraph::Neuron>,
+    limits: sn27::axon::Limits,
+) -> RunningAxon {
+    use sn27::axon::{Axon, Caller, MinerAccessPolicy};
+    use sn27::metagraph::{MetagraphSnapshot, SharedMetagraph};
+    use sn27::protocol::{Allocate, Challenge, Synapse};
+    use std::sync::Arc;
+
+    let key = sn27::wallet::Keypair::generate(12).unwrap();
+    let metagraph = Arc::new(SharedMetagraph::new(MetagraphSnapshot::new(27, 1, neurons)));
+    let policy = Arc::new(MinerAccessPolicy::new(&miner, metagraph).unwrap());
+    let axon = Axon::new(key.public(), policy, limits)
+        .attach(
+            |mut synapse: Synapse<Allocate>, _caller: Caller| async move {
+                let available = synapse.fields.checking && synapse.fields.timeline > 0;
+                synapse.fields.output = serde_json::json!({"status": available, "port": 4444})
+                    .as_object()
+                    .unwrap()
+                    .clone();
+                synapse
+            },
+        )
+        .attach(|synapse: Synapse<Challenge>, _caller: Caller| async move { synapse });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(Arc::new(axon).serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    RunningAxon {
+        addr,
+        hotkey: key.public(),
+        stop: Some(stop),
+    }
+}
+
+/// Sends raw bytes to `addr` and returns the status line's code and the whole response.
+pub fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, text)
+}
+
+/// An HTTP/1.1 POST with `Connection: close`.
+pub fn http_post(path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut request = format!("POST /{path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    request.push_str("Content-Type: application/json\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
