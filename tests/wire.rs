@@ -261,3 +261,50 @@ async fn malformed_requests_get_http_errors_and_the_server_survives() {
         .await;
     assert_eq!(reply.status_code, 200, "{}", reply.status_message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_command_prints_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keypair::generate(12).unwrap();
+    sn27::wallet::Wallet::new(dir.path(), "w", "h")
+        .unwrap()
+        .store_keypair(sn27::wallet::KeyRole::Hotkey, &key, None, false)
+        .unwrap();
+    let axon = start_miner_axon(
+        MinerConfig::default(),
+        vec![neuron(0, &key.ss58(), 2000.0, false)],
+        Limits::default(),
+    )
+    .await;
+    let (addr, hotkey) = (axon.addr.to_string(), axon.hotkey.to_ss58());
+    let path = dir.path().to_str().unwrap().to_string();
+    let query = move |synapse: &str, json: &str| {
+        common::sn27(
+            &[
+                "query", &addr, &hotkey, synapse, "--json", json, "--path", &path, "--name", "w",
+                "--hotkey", "h",
+            ],
+            &[],
+        )
+    };
+    let out = tokio::task::spawn_blocking({
+        let query = query.clone();
+        move || query("Allocate", r#"{"timeline": 1, "checking": true}"#)
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let printed: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(printed["status_code"], 200);
+    assert_eq!(
+        printed["output"],
+        serde_json::json!({"status": true, "port": 4444})
+    );
+
+    let out = tokio::task::spawn_blocking(move || query("Specs", "{}"))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let printed: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(printed["status_code"], 404);
+}

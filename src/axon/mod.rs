@@ -13,12 +13,13 @@ mod gate;
 mod nonce;
 mod policy;
 mod route;
+mod verifier;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -30,13 +31,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
-use crate::protocol::{signed_message, verify_signature, Ping, RequestHeaders, SynapseFields};
+use crate::protocol::{signed_message, Ping, RequestHeaders, SynapseFields};
 use crate::wallet::PublicKey;
 
 pub use gate::PriorityGate;
 pub use nonce::NonceTable;
 pub use policy::{priority_offset, AccessPolicy, Admission, MinerAccessPolicy};
 pub use route::{Caller, Forward};
+pub use verifier::SignatureVerifier;
 
 use route::{Route, RouteError, TypedRoute};
 
@@ -86,6 +88,8 @@ pub struct Axon {
     limits: Limits,
     nonces: Mutex<NonceTable>,
     gate: Arc<PriorityGate>,
+    /// Started on first use, on the runtime that serves.
+    verifier: OnceLock<SignatureVerifier>,
 }
 
 /// A refusal on its way to becoming an HTTP error response.
@@ -122,6 +126,7 @@ impl Axon {
             policy,
             nonces: Mutex::new(NonceTable::new(limits.nonce_endpoints)),
             gate: PriorityGate::new(limits.workers),
+            verifier: OnceLock::new(),
             limits,
         };
         axon.routes.insert(
@@ -302,6 +307,7 @@ impl Axon {
         };
 
         self.verify(headers, caller_ss58, &caller)
+            .await
             .map_err(|reason| not_verified(&reason))?;
 
         if self.gate.queued() >= self.limits.max_queued {
@@ -340,7 +346,7 @@ impl Axon {
 
     /// The Python axon's default verification: nonce rules, then the signature, then the
     /// nonce is recorded.
-    fn verify(
+    async fn verify(
         &self,
         headers: &RequestHeaders,
         caller_ss58: &str,
@@ -358,7 +364,8 @@ impl Axon {
         let signature = dendrite.signature.as_deref().ok_or("Missing Signature")?;
         let body_hash = headers.computed_body_hash.as_deref().unwrap_or("");
         let message = signed_message(nonce, caller_ss58, &self.hotkey_ss58, uuid, body_hash);
-        if !verify_signature(caller, &message, signature) {
+        let verifier = self.verifier.get_or_init(SignatureVerifier::spawn);
+        if !verifier.verify(*caller, &message, signature).await {
             return Err(format!("Signature mismatch with {message} and {signature}"));
         }
         self.lock_nonces().record(&endpoint, nonce)

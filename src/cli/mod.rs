@@ -4,6 +4,7 @@
 //! here, with their causes. Exit status: 0 success, 1 failure, 2 usage error (from clap).
 
 mod config_cmd;
+mod query_cmd;
 mod wallet_cmd;
 
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ enum Command {
     /// Create, restore, inspect and use btcli-compatible wallets.
     #[command(subcommand)]
     Wallet(wallet_cmd::WalletCommand),
+    /// Send one signed synapse to an axon and print the answer (exit status 1 unless 200).
+    Query(query_cmd::QueryArgs),
 }
 
 /// Parses the arguments, runs the command and maps failures to an exit code.
@@ -48,11 +51,12 @@ pub fn main() -> ExitCode {
             config_cmd::run(command, &source, cli.log_format.unwrap_or(LogFormat::Auto))
         }
         Command::Wallet(command) => {
-            // Wallet commands work without a config file; a broken [log] section must not
-            // stop an operator from reaching their keys, so it falls back to the defaults.
-            let log: LogConfig = config::load_section(&source, "log").unwrap_or_default();
-            init_logging(cli.log_format.unwrap_or(log.format), &log.filter);
+            init_lenient_logging(&source, cli.log_format);
             wallet_cmd::run(command, &source)
+        }
+        Command::Query(args) => {
+            init_lenient_logging(&source, cli.log_format);
+            query_cmd::run(args, &source)
         }
     };
     match result {
@@ -62,6 +66,13 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logging for commands that work without a config file: a broken `[log]` section must not
+/// stop an operator from reaching their keys, so it falls back to the defaults.
+fn init_lenient_logging(source: &config::ConfigSource, flag: Option<LogFormat>) {
+    let log: LogConfig = config::load_section(source, "log").unwrap_or_default();
+    init_logging(flag.unwrap_or(log.format), &log.filter);
 }
 
 fn init_logging(format: LogFormat, filter: &str) {

@@ -165,13 +165,13 @@ fn parse_words(text: &str) -> Result<usize, String> {
 }
 
 /// The wallet selection and password source after applying the config and the flags.
-struct Selected {
-    wallet: Wallet,
+pub(super) struct Selected {
+    pub(super) wallet: Wallet,
     root: PathBuf,
-    passwords: PasswordSource,
+    pub(super) passwords: PasswordSource,
 }
 
-fn select(source: &ConfigSource, args: &WalletArgs) -> anyhow::Result<Selected> {
+pub(super) fn select(source: &ConfigSource, args: &WalletArgs) -> anyhow::Result<Selected> {
     let section: WalletConfig = config::load_section(source, "wallet")?;
     let root = args.path.clone().unwrap_or_else(|| section.root());
     let name = args.name.as_deref().unwrap_or(&section.name);

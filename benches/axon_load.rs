@@ -1,0 +1,440 @@
+//! Load benchmark: signed `Allocate(checking=true)` requests over loopback against our axon and
+//! against the Python bittensor 10.5 axon, in one run, with one client, on one machine.
+//!
+//! Each server runs in its own process pinned to CPU 0 (`taskset -c 0`); the client pins itself
+//! to CPU 1. The client pre-signs its requests (fresh, strictly increasing nonces per
+//! connection) so that its own signing does not limit the rate it can offer. Reported: requests
+//! per second, p50/p99 latency, the server's resident memory, and the raw sr25519
+//! verifications per second of one core.
+//!
+//! Run: `cargo bench --bench axon_load` (needs `tests/setup-python.sh` to have built the venv).
+//! Knobs: `SN27_BENCH_SECS` (default 5), `SN27_BENCH_CONNECTIONS` (default 16),
+//! `SN27_BENCH_RUNS` (runs against our axon, median reported; default 3);
+//! `SN27_BENCH_ROLE=server` or `client` runs one side alone (for profiling).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use sn27::axon::{Axon, Caller, Limits, MinerAccessPolicy};
+use sn27::config::MinerConfig;
+use sn27::dendrite::{Dendrite, Target};
+use sn27::metagraph::{MetagraphSnapshot, Neuron, SharedMetagraph};
+use sn27::protocol::{Allocate, Synapse};
+use sn27::wallet::Keypair;
+
+const ROLE: &str = "SN27_BENCH_ROLE";
+
+fn client_key(i: usize) -> Keypair {
+    let mut seed = [0u8; 32];
+    seed[0] = 1;
+    seed[1] = i as u8;
+    Keypair::from_secret_bytes(&seed).expect("a 32-byte seed is a valid key")
+}
+
+fn main() {
+    let role = std::env::var(ROLE);
+    // `cargo test --all-targets` runs this binary without `--bench`: a load test has no place
+    // in the test suite, so it only says how to run it.
+    if role.is_err() && !std::env::args().any(|arg| arg == "--bench") {
+        println!("axon_load is a benchmark: run it with `cargo bench --bench axon_load`");
+        return;
+    }
+    let secs: u64 = env_or("SN27_BENCH_SECS", 5);
+    let connections: usize = env_or("SN27_BENCH_CONNECTIONS", 16);
+    match role.as_deref() {
+        Ok("server") => return serve(),
+        // Load against a server started separately (e.g. under a profiler):
+        // SN27_BENCH_TARGET="<addr> <hotkey> <pid>".
+        Ok("client") => {
+            pin_to_cpu(1);
+            let target = std::env::var("SN27_BENCH_TARGET").expect("SN27_BENCH_TARGET");
+            let parts: Vec<&str> = target.split_whitespace().collect();
+            let pid = parts.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
+            let stats = load(
+                parts[0].parse().expect("addr"),
+                parts[1],
+                connections,
+                secs,
+                pid,
+            );
+            println!("{stats}");
+            return;
+        }
+        _ => {}
+    }
+    pin_to_cpu(1);
+
+    let runs: usize = env_or("SN27_BENCH_RUNS", 3);
+    let verify_before = raw_verifications_per_second();
+
+    // The machine's speed drifts between runs; the median of several runs is reported.
+    let (mut ours, addr, hotkey) = start_ours();
+    let mut rust_runs: Vec<Stats> = (0..runs.max(1))
+        .map(|_| load(addr, &hotkey, connections, secs, ours.id()))
+        .collect();
+    for run in &rust_runs {
+        println!("sn27 axon run: {run}");
+    }
+    rust_runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    let rust = rust_runs.swap_remove(rust_runs.len() / 2);
+    let rss = rss_kib(ours.id());
+    let _ = ours.kill();
+    let _ = ours.wait();
+    println!(
+        "sn27 axon (median of {runs} runs): {rust}  (server RSS {:.1} MB, peak {:.1} MB)",
+        rss.0 as f64 / 1024.0,
+        rss.1 as f64 / 1024.0,
+    );
+
+    let (mut python, addr, hotkey) = start_python();
+    let py = load(addr, &hotkey, connections, secs, python.id());
+    let py_rss = rss_kib(python.id());
+    drop(python.stdin.take());
+    let _ = python.kill();
+    let _ = python.wait();
+    println!(
+        "python axon: {py}  (server RSS {:.1} MB)",
+        py_rss.0 as f64 / 1024.0
+    );
+    let verify_after = raw_verifications_per_second();
+    let verify_rate = (verify_before + verify_after) / 2.0;
+    println!(
+        "raw sr25519 verifications/s (1 core): {verify_before:.0} before, {verify_after:.0} after, mean {verify_rate:.0}"
+    );
+
+    println!();
+    println!("| | requests/s | p50 ms | p99 ms | errors | server RSS MB |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| sn27 axon (1 core) | {:.0} | {:.2} | {:.2} | {} | {:.1} |",
+        rust.rate,
+        rust.p50_ms,
+        rust.p99_ms,
+        rust.errors,
+        rss.1 as f64 / 1024.0
+    );
+    println!(
+        "| Python 10.5 axon (1 core) | {:.0} | {:.2} | {:.2} | {} | {:.1} |",
+        py.rate,
+        py.p50_ms,
+        py.p99_ms,
+        py.errors,
+        py_rss.0 as f64 / 1024.0
+    );
+    println!();
+    println!(
+        "ratio sn27 / Python: {:.1}x",
+        rust.rate / py.rate.max(f64::MIN_POSITIVE)
+    );
+    println!(
+        "sn27 rate / raw verification rate: {:.0}%",
+        100.0 * rust.rate / verify_rate
+    );
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pin_to_cpu(cpu: usize) {
+    let mut set = nix::sched::CpuSet::new();
+    if set.set(cpu).is_ok() {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+    }
+}
+
+/// User plus system CPU time of a process so far, seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resident and peak resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn raw_verifications_per_second() -> f64 {
+    let key = client_key(0);
+    let message = b"1800000000000000000.5Gx.5Gy.uuid.a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a";
+    let signature = key.sign(message);
+    let public = key.public();
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed() < Duration::from_secs(2) {
+        for _ in 0..100 {
+            assert!(public.verify(message, &signature));
+        }
+        count += 100;
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Server mode: our axon on a current-thread runtime (one core), printing its port and hotkey.
+fn serve() {
+    let server = Keypair::from_secret_bytes(&[42; 32]).expect("valid seed");
+    let neurons = (0..256).map(|i| {
+        let key = client_key(i).public();
+        Neuron {
+            uid: i as u16,
+            hotkey: key,
+            coldkey: key,
+            stake: 5000.0,
+            validator_permit: true,
+        }
+    });
+    let metagraph = Arc::new(SharedMetagraph::new(MetagraphSnapshot::new(27, 1, neurons)));
+    let policy =
+        Arc::new(MinerAccessPolicy::new(&MinerConfig::default(), metagraph).expect("valid"));
+    let axon = Axon::new(server.public(), policy, Limits::default()).attach(
+        |mut synapse: Synapse<Allocate>, _caller: Caller| async move {
+            let available = synapse.fields.checking && synapse.fields.timeline > 0;
+            synapse
+                .fields
+                .output
+                .insert("status".into(), available.into());
+            synapse.fields.output.insert("port".into(), 4444.into());
+            synapse
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!(
+            "{} {}",
+            listener.local_addr().expect("addr").port(),
+            server.ss58()
+        );
+        Arc::new(axon)
+            .serve(listener, std::future::pending())
+            .await
+            .expect("serve");
+    });
+}
+
+fn start_ours() -> (Child, SocketAddr, String) {
+    let exe = std::env::current_exe().expect("own path");
+    let mut child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(exe)
+        .env(ROLE, "server")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("taskset runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("ready line");
+    let mut parts = line.split_whitespace();
+    let port: u16 = parts.next().and_then(|p| p.parse().ok()).expect("port");
+    let hotkey = parts.next().expect("hotkey").to_string();
+    (child, SocketAddr::from(([127, 0, 0, 1], port)), hotkey)
+}
+
+fn start_python() -> (Child, SocketAddr, String) {
+    let root = std::env::temp_dir().join(format!("sn27-bench-{}", std::process::id()));
+    let python = std::env::var("SN27_TEST_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-venv/bin/python").into()
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new("taskset")
+        .args([
+            "-c",
+            "0",
+            &python,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/wire_peer.py"),
+            "axon",
+        ])
+        .arg(&root)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python runs (run tests/setup-python.sh first)");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let hotkey = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).expect("read") > 0,
+            "python axon did not start"
+        );
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(line.trim()) {
+            if let Some(hotkey) = value.get("hotkey").and_then(|h| h.as_str()) {
+                break hotkey.to_string();
+            }
+        }
+    };
+    // Keep draining its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stdout.lines() {});
+    (child, SocketAddr::from(([127, 0, 0, 1], port)), hotkey)
+}
+
+struct Stats {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    /// Share of one core the server used during the run.
+    server_busy: f64,
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, server CPU {:.0}%",
+            self.rate,
+            self.p50_ms,
+            self.p99_ms,
+            self.errors,
+            self.server_busy * 100.0
+        )
+    }
+}
+
+/// Drives `connections` keep-alive connections for `secs` seconds with pre-signed requests.
+fn load(addr: SocketAddr, hotkey: &str, connections: usize, secs: u64, server: u32) -> Stats {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let target = Target {
+            addr,
+            hotkey: hotkey.to_string(),
+        };
+        // Enough for 14 000 requests/s, above what one core can verify; each connection has
+        // its own key and uuid.
+        let per_connection = 14_000 * secs as usize / connections;
+        let request = Allocate {
+            timeline: 1,
+            checking: true,
+            ..Allocate::default()
+        };
+        let mut prepared = Vec::new();
+        for i in 0..connections {
+            let dendrite = Dendrite::new(client_key(i));
+            let mut requests = Vec::with_capacity(per_connection);
+            for _ in 0..per_connection {
+                let (synapse, hash) = dendrite.prepare(
+                    &target,
+                    request.clone(),
+                    Duration::from_secs(120),
+                    dendrite.next_nonce(),
+                );
+                let body = Bytes::from(serde_json::to_vec(&synapse).expect("serialises"));
+                requests.push((synapse.to_headers(&hash), body));
+            }
+            prepared.push(requests);
+        }
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let server_cpu = cpu_secs(server);
+        let mut tasks = Vec::new();
+        for requests in prepared {
+            tasks.push(tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                stream.set_nodelay(true).ok();
+                let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
+                    .await
+                    .expect("handshake");
+                tokio::spawn(connection);
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                for (headers, body) in requests {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    let mut builder = Request::post("/Allocate")
+                        .header("host", "localhost")
+                        .header("content-type", "application/json");
+                    for (name, value) in headers {
+                        builder = builder.header(name, value);
+                    }
+                    let sent = Instant::now();
+                    match sender
+                        .send_request(builder.body(Full::new(body)).expect("request"))
+                        .await
+                    {
+                        Ok(response) => {
+                            let ok = response.status() == 200;
+                            let _ = response.into_body().collect().await;
+                            if ok {
+                                latencies.push(sent.elapsed())
+                            } else {
+                                errors += 1
+                            }
+                        }
+                        Err(_) => {
+                            errors += 1;
+                            break;
+                        }
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            let (mut l, e) = task.await.expect("worker");
+            latencies.append(&mut l);
+            errors += e;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let server_busy = (cpu_secs(server) - server_cpu) / elapsed;
+        latencies.sort_unstable();
+        let pick = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 - 1.0) * q) as usize)
+                .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        };
+        Stats {
+            rate: latencies.len() as f64 / elapsed,
+            p50_ms: pick(0.5),
+            p99_ms: pick(0.99),
+            errors,
+            server_busy,
+        }
+    })
+}
