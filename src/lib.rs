@@ -11,6 +11,7 @@
 //! - [`cli`]: the `sn27` command line, a thin layer over the modules above.
 
 pub mod axon;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod dendrite;
