@@ -1,8 +1,134 @@
-//! The subtensor chain as sn27 uses it.
+//! The subtensor chain as sn27 uses it, behind one [`Chain`] interface.
 //!
-//! So far: the weight arithmetic and commit hash that must match the Python SDK bit for bit.
-//! The `Chain` interface with its subtensor (subxt, dynamic metadata) and embedded devnet
-//! implementations builds on these.
+//! - [`devnet`]: the embedded single-machine chain (`network = "devnet"`), for demos and
+//!   end-to-end tests.
+//! - The subtensor client for real networks (subxt, dynamic metadata) is not built yet:
+//!   [`connect`] says so plainly for any other network.
+//! - [`weights`] and [`commit`]: the arithmetic that must match the Python SDK bit for bit.
 
 pub mod commit;
+pub mod devnet;
+pub mod types;
 pub mod weights;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::{Config, Network};
+use crate::wallet::{Keypair, PublicKey};
+
+pub use types::{AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome};
+
+/// A chain operation that failed, in the operator's words.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The chain refused the call (the pallet error name, and what it means here).
+    #[error("{call} refused by the chain ({error}): {explanation}")]
+    Dispatch {
+        call: &'static str,
+        error: &'static str,
+        explanation: String,
+    },
+    #[error("subnet {0} does not exist")]
+    NoSubnet(u16),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("devnet database {}: {reason}", path.display())]
+    Storage { path: PathBuf, reason: String },
+}
+
+impl ChainError {
+    /// The pallet error name, when the chain refused a call.
+    pub fn dispatch_error(&self) -> Option<&'static str> {
+        match self {
+            ChainError::Dispatch { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// The reads and writes the miner, the validator and the CLI need.
+#[async_trait]
+pub trait Chain: Send + Sync {
+    async fn status(&self) -> Result<ChainStatus, ChainError>;
+    async fn hyperparameters(&self, netuid: u16) -> Result<Hyperparameters, ChainError>;
+    async fn metagraph(&self, netuid: u16) -> Result<Metagraph, ChainError>;
+    /// Free balance, RAO.
+    async fn balance(&self, account: &PublicKey) -> Result<u64, ChainError>;
+    /// Registers `hotkey` on `netuid`, paying the burn from `coldkey`; returns the uid.
+    async fn burned_register(
+        &self,
+        coldkey: &Keypair,
+        netuid: u16,
+        hotkey: &PublicKey,
+    ) -> Result<u16, ChainError>;
+    /// Publishes an axon unconditionally; see [`publish_axon`] for the skip-if-unchanged path.
+    async fn serve_axon(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        axon: AxonInfo,
+    ) -> Result<ServeOutcome, ChainError>;
+    async fn set_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        dests: &[u16],
+        weights: &[u16],
+        version_key: u64,
+    ) -> Result<(), ChainError>;
+    /// Weights currently set on `netuid`, per setter uid: `(uid, [(dest, weight)])`.
+    async fn weights(&self, netuid: u16) -> Result<Vec<(u16, Vec<(u16, u16)>)>, ChainError>;
+}
+
+/// Publishes `axon` for `hotkey` unless the chain already holds the same values, as the SDK
+/// does, so that restarts do not run into the serving rate limit.
+pub async fn publish_axon(
+    chain: &dyn Chain,
+    hotkey: &Keypair,
+    netuid: u16,
+    axon: AxonInfo,
+) -> Result<ServeOutcome, ChainError> {
+    let metagraph = chain.metagraph(netuid).await?;
+    let current = metagraph
+        .neurons
+        .iter()
+        .find(|n| n.hotkey == hotkey.public())
+        .ok_or_else(|| ChainError::Dispatch {
+            call: "serve_axon",
+            error: "HotKeyNotRegisteredInNetwork",
+            explanation: format!(
+                "hotkey {} is not registered on netuid {netuid}; run `sn27 register` first",
+                hotkey.public()
+            ),
+        })?;
+    if current.axon.same_service(&axon) {
+        return Ok(ServeOutcome::Unchanged);
+    }
+    chain.serve_axon(hotkey, netuid, axon).await
+}
+
+/// Where the devnet database lives for a configuration.
+pub fn devnet_path(config: &Config) -> PathBuf {
+    config
+        .chain
+        .devnet_path
+        .clone()
+        .unwrap_or_else(|| config.state_dir.join("devnet.sqlite"))
+}
+
+/// The chain a configuration names.
+pub fn connect(config: &Config) -> Result<Arc<dyn Chain>, ChainError> {
+    match &config.chain.network {
+        Network::Devnet => Ok(Arc::new(devnet::Devnet::open(&devnet_path(config))?)),
+        other => Err(ChainError::Unavailable(format!(
+            "network {other:?} ({}): this build of sn27 talks only to the embedded devnet \
+             (network = \"devnet\"); the subtensor client is not built yet",
+            other.endpoint().unwrap_or("-")
+        ))),
+    }
+}

@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module and returns an [`ExitCode`]; errors are printed once,
 //! here, with their causes. Exit status: 0 success, 1 failure, 2 usage error (from clap).
 
+mod chain_cmd;
 mod config_cmd;
 mod query_cmd;
 mod wallet_cmd;
@@ -40,6 +41,38 @@ enum Command {
     Wallet(wallet_cmd::WalletCommand),
     /// Send one signed synapse to an axon and print the answer (exit status 1 unless 200).
     Query(query_cmd::QueryArgs),
+    /// The chain's endpoint, block and subnet hyperparameters.
+    #[command(subcommand)]
+    Chain(chain_cmd::ChainCommand),
+    /// The subnet's neurons: uid, hotkey, stake, permit, axon.
+    Metagraph {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register the wallet's hotkey on the subnet, paying the burn from its coldkey.
+    Register {
+        #[command(flatten)]
+        wallet: wallet_cmd::WalletArgs,
+        /// Refuse if the burn costs more than this many TAO.
+        #[arg(long, value_name = "TAO")]
+        max_burn: Option<f64>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Publish this miner's axon ([axon] external_ip, port, version) on chain, unless it is
+    /// already there.
+    ServeAxon {
+        #[command(flatten)]
+        wallet: wallet_cmd::WalletArgs,
+    },
+    /// Weights set on the subnet.
+    #[command(subcommand)]
+    Weights(chain_cmd::WeightsCommand),
+    /// Administer the embedded local devnet (network = "devnet" only).
+    #[command(subcommand)]
+    Devnet(chain_cmd::DevnetCommand),
 }
 
 /// Parses the arguments, runs the command and maps failures to an exit code.
@@ -57,6 +90,24 @@ pub fn main() -> ExitCode {
         Command::Query(args) => {
             init_lenient_logging(&source, cli.log_format);
             query_cmd::run(args, &source)
+        }
+        command => {
+            init_lenient_logging(&source, cli.log_format);
+            match command {
+                Command::Chain(chain_cmd::ChainCommand::Info) => chain_cmd::info(&source),
+                Command::Metagraph { json } => chain_cmd::metagraph(&source, json),
+                Command::Register {
+                    wallet,
+                    max_burn,
+                    yes,
+                } => chain_cmd::register(&source, &wallet, max_burn, yes),
+                Command::ServeAxon { wallet } => chain_cmd::serve_axon(&source, &wallet),
+                Command::Weights(command) => chain_cmd::weights(&source, command),
+                Command::Devnet(command) => chain_cmd::devnet(command, &source),
+                Command::Config(_) | Command::Wallet(_) | Command::Query(_) => {
+                    unreachable!("handled above")
+                }
+            }
         }
     };
     match result {

@@ -150,6 +150,9 @@ pub struct ChainConfig {
     pub network: Network,
     /// 27 on finney, 15 on the test network.
     pub netuid: u16,
+    /// The devnet database (`network = "devnet"`); default `<state_dir>/devnet.sqlite`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub devnet_path: Option<PathBuf>,
 }
 
 impl Default for ChainConfig {
@@ -157,6 +160,7 @@ impl Default for ChainConfig {
         ChainConfig {
             network: Network::Finney,
             netuid: 27,
+            devnet_path: None,
         }
     }
 }
@@ -221,6 +225,9 @@ pub struct AxonConfig {
     /// Port published on chain when it differs from `port` (port forwarding).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_port: Option<u16>,
+    /// Version int published with the axon: `100·major + 10·minor + patch` of the SN27 release
+    /// spoken (183 = v1.8.3). Validators drop axons below the current upstream minimum.
+    pub version: u32,
 }
 
 impl Default for AxonConfig {
@@ -229,6 +236,7 @@ impl Default for AxonConfig {
             port: 8091,
             external_ip: None,
             external_port: None,
+            version: 183,
         }
     }
 }
@@ -453,6 +461,7 @@ mod tests {
         full.wallet.password_file = Some("/x".into());
         full.axon.external_ip = Some("203.0.113.10".parse().unwrap());
         full.axon.external_port = Some(1);
+        full.chain.devnet_path = Some("/x".into());
         let mut expected = BTreeSet::new();
         leaf_keys(&toml::Value::try_from(&full).unwrap(), "", &mut expected);
 

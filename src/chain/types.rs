@@ -1,0 +1,213 @@
+//! What sn27 reads from and writes to the chain, independent of how it is reached.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::Serialize;
+
+use crate::wallet::PublicKey;
+
+/// RAO per TAO.
+pub const RAO_PER_TAO: u64 = 1_000_000_000;
+
+/// TAO as a float, for display and stake comparisons.
+pub fn tao(rao: u64) -> f64 {
+    rao as f64 / RAO_PER_TAO as f64
+}
+
+/// TAO to RAO, refusing negative, non-finite and out-of-range amounts.
+pub fn rao(tao: f64) -> Option<u64> {
+    let rao = tao * RAO_PER_TAO as f64;
+    (tao.is_finite() && tao >= 0.0 && rao <= u64::MAX as f64).then_some(rao.round() as u64)
+}
+
+/// An axon as the chain stores it (`AxonInfo`, SCALE order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AxonInfo {
+    pub block: u64,
+    pub version: u32,
+    /// IPv4 as `u32::from_be_bytes` widened, IPv6 as its 128-bit big-endian value.
+    pub ip: u128,
+    pub port: u16,
+    pub ip_type: u8,
+    pub protocol: u8,
+    pub placeholder1: u8,
+    pub placeholder2: u8,
+}
+
+impl AxonInfo {
+    /// The fields `serve_axon` sets, with `protocol = 4` and zero placeholders as the SDK does.
+    pub fn for_address(ip: IpAddr, port: u16, version: u32) -> Self {
+        let (ip, ip_type) = match ip {
+            IpAddr::V4(v4) => (u128::from(u32::from_be_bytes(v4.octets())), 4),
+            IpAddr::V6(v6) => (u128::from_be_bytes(v6.octets()), 6),
+        };
+        AxonInfo {
+            block: 0,
+            version,
+            ip,
+            port,
+            ip_type,
+            protocol: 4,
+            placeholder1: 0,
+            placeholder2: 0,
+        }
+    }
+
+    /// The address, if the axon is serving (`ip ≠ 0`) and the type is known.
+    pub fn ip_addr(&self) -> Option<IpAddr> {
+        match (self.ip, self.ip_type) {
+            (0, _) => None,
+            (ip, 4) => u32::try_from(ip)
+                .ok()
+                .map(|v| IpAddr::V4(Ipv4Addr::from(v))),
+            (ip, 6) => Some(IpAddr::V6(Ipv6Addr::from(ip))),
+            _ => None,
+        }
+    }
+
+    /// Whether the fields a `serve_axon` would write are already what the chain holds.
+    pub fn same_service(&self, other: &AxonInfo) -> bool {
+        (
+            self.version,
+            self.ip,
+            self.port,
+            self.ip_type,
+            self.protocol,
+        ) == (
+            other.version,
+            other.ip,
+            other.port,
+            other.ip_type,
+            other.protocol,
+        ) && (self.placeholder1, self.placeholder2) == (other.placeholder1, other.placeholder2)
+    }
+}
+
+impl fmt::Display for AxonInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip_addr() {
+            Some(ip) => write!(
+                f,
+                "/ipv{}/{ip}:{} (v{})",
+                self.ip_type, self.port, self.version
+            ),
+            None => f.write_str("not serving"),
+        }
+    }
+}
+
+/// One neuron of a subnet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NeuronInfo {
+    pub uid: u16,
+    #[serde(serialize_with = "ss58")]
+    pub hotkey: PublicKey,
+    #[serde(serialize_with = "ss58")]
+    pub coldkey: PublicKey,
+    /// Total stake, RAO.
+    pub stake: u64,
+    pub validator_permit: bool,
+    pub last_update: u64,
+    pub registered_at: u64,
+    pub axon: AxonInfo,
+    /// Where the chain provides them (the devnet does not run epochs).
+    pub incentive: Option<f64>,
+    pub emission: Option<u64>,
+    pub trust: Option<f64>,
+}
+
+fn ss58<S: serde::Serializer>(key: &PublicKey, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&key.to_ss58())
+}
+
+/// A subnet's neurons at one block.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metagraph {
+    pub netuid: u16,
+    pub block: u64,
+    pub neurons: Vec<NeuronInfo>,
+}
+
+impl Metagraph {
+    /// The view access checks use (stake in TAO).
+    pub fn snapshot(&self) -> crate::metagraph::MetagraphSnapshot {
+        crate::metagraph::MetagraphSnapshot::new(
+            self.netuid,
+            self.block,
+            self.neurons.iter().map(|n| crate::metagraph::Neuron {
+                uid: n.uid,
+                hotkey: n.hotkey,
+                coldkey: n.coldkey,
+                stake: tao(n.stake),
+                validator_permit: n.validator_permit,
+            }),
+        )
+    }
+}
+
+/// The subnet parameters the miner and validator act on (`bittensor-wire.md` §5.8).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hyperparameters {
+    pub tempo: u16,
+    pub weights_rate_limit: u64,
+    pub serving_rate_limit: u64,
+    pub weights_version_key: u64,
+    pub commit_reveal_enabled: bool,
+    pub commit_reveal_period: u64,
+    pub min_allowed_weights: u16,
+    pub max_weights_limit: u16,
+    pub max_validators: u16,
+    pub max_uids: u16,
+    /// Registration price, RAO.
+    pub burn: u64,
+    /// Stake a hotkey needs to set weights, RAO.
+    pub stake_threshold: u64,
+    pub registration_allowed: bool,
+}
+
+/// Where the chain is and how far it has come.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainStatus {
+    /// e.g. `wss://entrypoint-finney.opentensor.ai:443` or `embedded devnet (/var/lib/…)`.
+    pub endpoint: String,
+    pub spec_version: Option<u32>,
+    pub block: u64,
+    pub block_time_ms: u64,
+}
+
+/// What a `serve_axon` call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeOutcome {
+    /// The chain already held these values; nothing was sent.
+    Unchanged,
+    Served {
+        block: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_encoding_matches_the_chain() {
+        let axon = AxonInfo::for_address("1.2.3.4".parse().unwrap(), 8091, 183);
+        assert_eq!((axon.ip, axon.ip_type, axon.protocol), (16_909_060, 4, 4));
+        assert_eq!(axon.ip_addr(), Some("1.2.3.4".parse().unwrap()));
+        let v6 = AxonInfo::for_address("2001:db8::1".parse().unwrap(), 1, 1);
+        assert_eq!(v6.ip_type, 6);
+        assert_eq!(v6.ip, 0x2001_0db8_0000_0000_0000_0000_0000_0001);
+        assert_eq!(v6.ip_addr(), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(AxonInfo::default().ip_addr(), None);
+        assert_eq!(AxonInfo::default().to_string(), "not serving");
+    }
+
+    #[test]
+    fn tao_conversions() {
+        assert_eq!(rao(1.5), Some(1_500_000_000));
+        assert_eq!(rao(-1.0), None);
+        assert_eq!(rao(f64::NAN), None);
+        assert_eq!(tao(2_500_000_000), 2.5);
+    }
+}

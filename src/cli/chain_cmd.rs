@@ -1,0 +1,323 @@
+//! Chain commands: `chain info`, `metagraph`, `register`, `serve-axon`, `weights show`, and the
+//! devnet's admin commands (`devnet init|fund|register`).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+
+use super::wallet_cmd::{select, WalletArgs};
+use crate::chain::devnet::{Devnet, Genesis};
+use crate::chain::types::{rao, tao};
+use crate::chain::{self, publish_axon, AxonInfo, ServeOutcome};
+use crate::config::{self, Config, ConfigSource, Network};
+use crate::wallet::{KeyRole, PublicKey};
+
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Show the chain endpoint, block and the subnet's hyperparameters.
+    Info,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WeightsCommand {
+    /// Show the weights currently set on the subnet.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevnetCommand {
+    /// Create the devnet database, or reset it to genesis.
+    Init {
+        /// Seconds per block (fractions allowed).
+        #[arg(long, default_value_t = 12.0)]
+        block_time: f64,
+    },
+    /// Credit TAO to an account.
+    Fund { account: String, tao: f64 },
+    /// Register any hotkey (e.g. a Python validator's) without burn, optionally with stake.
+    Register {
+        hotkey: String,
+        /// The owning coldkey [default: the hotkey itself]
+        #[arg(long)]
+        coldkey: Option<String>,
+        /// Stake in TAO.
+        #[arg(long, default_value_t = 0.0)]
+        stake: f64,
+    },
+}
+
+fn load(source: &ConfigSource) -> anyhow::Result<Config> {
+    let loaded = config::load(source).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    Ok(loaded.config)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn address(text: &str) -> anyhow::Result<PublicKey> {
+    Ok(PublicKey::from_ss58(text)?)
+}
+
+pub fn devnet(command: DevnetCommand, source: &ConfigSource) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    if config.chain.network != Network::Devnet {
+        bail!(
+            "devnet commands act on the embedded devnet only; this configuration uses network \
+             {:?} (set [chain] network = \"devnet\")",
+            config.chain.network.to_string()
+        );
+    }
+    let path = chain::devnet_path(&config);
+    let netuid = config.chain.netuid;
+    let runtime = runtime()?;
+    match command {
+        DevnetCommand::Init { block_time } => {
+            if !(block_time.is_finite() && block_time >= 0.001) {
+                bail!("--block-time must be at least 0.001 seconds");
+            }
+            let genesis = Genesis {
+                block_time: Duration::from_secs_f64(block_time),
+                netuids: vec![netuid],
+            };
+            Devnet::init(&path, &genesis)?;
+            println!(
+                "local devnet created at {} (netuid {netuid}, {block_time} s blocks; not a real chain)",
+                path.display()
+            );
+        }
+        DevnetCommand::Fund {
+            account,
+            tao: amount,
+        } => {
+            let account = address(&account)?;
+            let amount = rao(amount).context("the amount must be a non-negative number of TAO")?;
+            let devnet = Devnet::open(&path)?;
+            let balance = runtime.block_on(devnet.fund(account, amount))?;
+            println!("{account}: {:.9} TAO (local devnet)", tao(balance));
+        }
+        DevnetCommand::Register {
+            hotkey,
+            coldkey,
+            stake,
+        } => {
+            let hotkey = address(&hotkey)?;
+            let coldkey = coldkey
+                .as_deref()
+                .map(address)
+                .transpose()?
+                .unwrap_or(hotkey);
+            let stake = rao(stake).context("--stake must be a non-negative number of TAO")?;
+            let devnet = Devnet::open(&path)?;
+            let uid = runtime.block_on(devnet.register_free(netuid, hotkey, coldkey, stake))?;
+            println!("{hotkey} registered on netuid {netuid} as uid {uid} (local devnet)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn info(source: &ConfigSource) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    let chain = chain::connect(&config)?;
+    let netuid = config.chain.netuid;
+    runtime()?.block_on(async {
+        let status = chain.status().await?;
+        let h = chain.hyperparameters(netuid).await?;
+        println!("endpoint        {}", status.endpoint);
+        if let Some(spec) = status.spec_version {
+            println!("spec version    {spec}");
+        }
+        println!(
+            "block           {} ({} ms blocks)",
+            status.block, status.block_time_ms
+        );
+        println!("netuid          {netuid}");
+        println!("tempo           {}", h.tempo);
+        println!("weights rate    every {} blocks", h.weights_rate_limit);
+        println!("serving rate    every {} blocks", h.serving_rate_limit);
+        println!("version key     {}", h.weights_version_key);
+        println!(
+            "commit-reveal   {}",
+            if h.commit_reveal_enabled {
+                format!("on (reveal after {} epochs)", h.commit_reveal_period)
+            } else {
+                "off".into()
+            }
+        );
+        println!(
+            "min/max weights {} / {}",
+            h.min_allowed_weights, h.max_weights_limit
+        );
+        println!("burn            {:.9} TAO", tao(h.burn));
+        println!(
+            "registration    {}",
+            if h.registration_allowed {
+                "open"
+            } else {
+                "closed"
+            }
+        );
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn metagraph(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    let chain = chain::connect(&config)?;
+    let metagraph = runtime()?.block_on(chain.metagraph(config.chain.netuid))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&metagraph)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "netuid {} at block {}: {} neurons",
+        metagraph.netuid,
+        metagraph.block,
+        metagraph.neurons.len()
+    );
+    println!(
+        "{:>4}  {:<48}  {:>14}  {:<6}  {:>8}  axon",
+        "uid", "hotkey", "stake (TAO)", "permit", "updated"
+    );
+    for n in &metagraph.neurons {
+        println!(
+            "{:>4}  {:<48}  {:>14.3}  {:<6}  {:>8}  {}",
+            n.uid,
+            n.hotkey.to_ss58(),
+            tao(n.stake),
+            if n.validator_permit { "yes" } else { "no" },
+            n.last_update,
+            n.axon
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn register(
+    source: &ConfigSource,
+    wallet: &WalletArgs,
+    max_burn: Option<f64>,
+    yes: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    let chain = chain::connect(&config)?;
+    let selected = select(source, wallet)?;
+    let hotkey = selected.wallet.address(KeyRole::Hotkey)?;
+    let netuid = config.chain.netuid;
+    let runtime = runtime()?;
+    let (burn, registered) = runtime.block_on(async {
+        let h = chain.hyperparameters(netuid).await?;
+        let metagraph = chain.metagraph(netuid).await?;
+        let uid = metagraph
+            .neurons
+            .iter()
+            .find(|n| n.hotkey == hotkey)
+            .map(|n| n.uid);
+        Ok::<_, chain::ChainError>((h.burn, uid))
+    })?;
+    if let Some(uid) = registered {
+        println!("hotkey {hotkey} is already registered on netuid {netuid} as uid {uid}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "registering hotkey {hotkey} on netuid {netuid} costs {:.9} TAO (burned)",
+        tao(burn)
+    );
+    if let Some(limit) = max_burn {
+        let limit = rao(limit).context("--max-burn must be a non-negative number of TAO")?;
+        if burn > limit {
+            bail!(
+                "the burn cost {:.9} TAO is above --max-burn {:.9} TAO; nothing was sent",
+                tao(burn),
+                tao(limit)
+            );
+        }
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("confirmation needed: pass --yes to register without a prompt");
+        }
+        print!("Proceed? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("not registered");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    // Decrypting the coldkey is slow and blocking; it happens before the runtime is used.
+    let coldkey = selected
+        .wallet
+        .keypair(KeyRole::Coldkey, &selected.passwords)?;
+    let uid = runtime.block_on(chain.burned_register(&coldkey, netuid, &hotkey))?;
+    println!("registered: uid {uid} on netuid {netuid}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn serve_axon(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    let chain = chain::connect(&config)?;
+    let selected = select(source, wallet)?;
+    let hotkey = selected
+        .wallet
+        .keypair(KeyRole::Hotkey, &selected.passwords)?;
+    let ip = config
+        .axon
+        .external_ip
+        .context("set [axon] external_ip to the address validators should reach this miner at")?;
+    let port = config.axon.external_port.unwrap_or(config.axon.port);
+    let axon = AxonInfo::for_address(ip, port, config.axon.version);
+    let outcome = runtime()?.block_on(publish_axon(
+        chain.as_ref(),
+        &hotkey,
+        config.chain.netuid,
+        axon,
+    ))?;
+    match outcome {
+        ServeOutcome::Unchanged => println!("axon {axon} is already published; nothing sent"),
+        ServeOutcome::Served { block } => println!("axon {axon} published at block {block}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn weights(source: &ConfigSource, command: WeightsCommand) -> anyhow::Result<ExitCode> {
+    let WeightsCommand::Show { json } = command;
+    let config = load(source)?;
+    let chain = chain::connect(&config)?;
+    let weights = runtime()?.block_on(chain.weights(config.chain.netuid))?;
+    if json {
+        let value: Vec<_> = weights
+            .iter()
+            .map(|(uid, row)| serde_json::json!({"uid": uid, "weights": row}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if weights.is_empty() {
+        println!("no weights set on netuid {}", config.chain.netuid);
+    }
+    for (uid, row) in weights {
+        let total: u64 = row.iter().map(|(_, w)| u64::from(*w)).sum();
+        let shown: Vec<String> = row
+            .iter()
+            .map(|(dest, w)| format!("{dest}:{:.4}", f64::from(*w) / total.max(1) as f64))
+            .collect();
+        println!("uid {uid} -> {}", shown.join(" "));
+    }
+    Ok(ExitCode::SUCCESS)
+}

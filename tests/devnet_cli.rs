@@ -1,0 +1,146 @@
+//! The chain commands an operator runs, on the embedded devnet.
+
+mod common;
+
+use common::{sn27, stderr, stdout};
+
+struct Node {
+    dir: tempfile::TempDir,
+    config: String,
+}
+
+fn node() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sn27.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "role = \"miner\"\nstate_dir = \"{state}\"\n[chain]\nnetwork = \"devnet\"\n\
+             [wallet]\nname = \"miner\"\nhotkey = \"default\"\npath = \"{state}/wallets\"\n\
+             [axon]\nexternal_ip = \"127.0.0.1\"\nport = 8091\n",
+            state = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    Node { dir, config }
+}
+
+impl Node {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["--config", &self.config];
+        all.extend(args);
+        sn27(&all, &[])
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+}
+
+#[test]
+fn register_serve_and_inspect_on_the_devnet() {
+    let node = node();
+    node.ok(&["devnet", "init", "--block-time", "0.05"]);
+    node.ok(&["wallet", "create", "--no-password", "--no-print-mnemonic"]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&node.ok(&["wallet", "show", "--json"])).unwrap();
+    let (coldkey, hotkey) = (
+        shown["coldkey"].as_str().unwrap(),
+        shown["hotkey"].as_str().unwrap(),
+    );
+
+    // Registration needs funds, confirmation and respects --max-burn.
+    let out = node.run(&["register", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("NotEnoughBalanceToStake"),
+        "{}",
+        stderr(&out)
+    );
+    node.ok(&["devnet", "fund", coldkey, "3"]);
+    let out = node.run(&["register", "--max-burn", "0.5", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("above --max-burn"),
+        "{}",
+        stderr(&out)
+    );
+    let out = node.run(&["register"]);
+    assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
+    assert!(node
+        .ok(&["register", "--yes"])
+        .contains("registered: uid 0"));
+    assert!(node
+        .ok(&["register", "--yes"])
+        .contains("already registered"));
+
+    // The axon is published once; the second call sends nothing.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(node.ok(&["serve-axon"]).contains("published at block"));
+    assert!(node.ok(&["serve-axon"]).contains("already published"));
+
+    // A validator registered by the admin command shows with its stake and permit.
+    let validator = sn27::wallet::Keypair::generate(12).unwrap().ss58();
+    node.ok(&["devnet", "register", &validator, "--stake", "1500"]);
+    let metagraph: serde_json::Value =
+        serde_json::from_str(&node.ok(&["metagraph", "--json"])).unwrap();
+    let neurons = metagraph["neurons"].as_array().unwrap();
+    assert_eq!(neurons[0]["hotkey"], hotkey);
+    assert_eq!(neurons[0]["coldkey"], coldkey);
+    assert_eq!(neurons[0]["axon"]["port"], 8091);
+    assert_eq!(neurons[0]["axon"]["version"], 183);
+    assert_eq!(neurons[1]["hotkey"], validator.as_str());
+    assert_eq!(neurons[1]["validator_permit"], true);
+    let table = node.ok(&["metagraph"]);
+    assert!(table.contains("/ipv4/127.0.0.1:8091"), "{table}");
+
+    let info = node.ok(&["chain", "info"]);
+    assert!(
+        info.contains("local devnet") && info.contains("burn            1.000000000 TAO"),
+        "{info}"
+    );
+    assert!(node
+        .ok(&["weights", "show"])
+        .contains("no weights set on netuid 27"));
+    drop(node.dir);
+}
+
+#[test]
+fn real_networks_say_plainly_what_is_missing() {
+    let node = node();
+    let finney = node.config.replace(".toml", "-finney.toml");
+    std::fs::write(
+        &finney,
+        std::fs::read_to_string(&node.config)
+            .unwrap()
+            .replace("\"devnet\"", "\"finney\""),
+    )
+    .unwrap();
+    let out = sn27(&["--config", &finney, "chain", "info"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("subtensor client is not built yet"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sn27(&["--config", &finney, "devnet", "init"], &[]);
+    assert!(
+        stderr(&out).contains("embedded devnet only"),
+        "{}",
+        stderr(&out)
+    );
+    let out = node.run(&["metagraph"]);
+    assert!(
+        stderr(&out).contains("sn27 devnet init"),
+        "{}",
+        stderr(&out)
+    );
+}
