@@ -8,6 +8,7 @@
 
 pub mod commit;
 pub mod devnet;
+pub mod metadata;
 pub mod types;
 pub mod weights;
 
