@@ -8,6 +8,7 @@
 
 pub mod commit;
 pub mod devnet;
+pub mod extrinsic;
 pub mod metadata;
 pub mod types;
 pub mod weights;
