@@ -59,6 +59,8 @@ pub struct RuntimeCatalogue {
     pub extensions: Vec<String>,
     types: PortableRegistry,
     pallets: Vec<Pallet>,
+    /// `(api, method, output type)` of every runtime API method.
+    apis: Vec<(String, String, u32)>,
 }
 
 #[derive(Debug)]
@@ -67,6 +69,59 @@ struct Pallet {
     index: u8,
     calls: Option<u32>,
     constants: Vec<(String, Vec<u8>)>,
+    /// `(entry, value type)` of every storage entry.
+    storage: Vec<(String, u32)>,
+}
+
+/// The parts of one metadata version's pallets and APIs the catalogue keeps; the V15 and V16
+/// structs have the same field names but different types.
+macro_rules! pallets_and_apis {
+    ($m:expr, $storage_version:ident) => {{
+        let pallets = $m
+            .pallets
+            .into_iter()
+            .map(|p| Pallet {
+                name: p.name,
+                index: p.index,
+                calls: p.calls.map(|c| c.ty.id),
+                constants: p.constants.into_iter().map(|c| (c.name, c.value)).collect(),
+                storage: storage_entries!(p.storage, $storage_version),
+            })
+            .collect();
+        let apis = $m
+            .apis
+            .into_iter()
+            .flat_map(|api| {
+                let name = api.name;
+                api.methods
+                    .into_iter()
+                    .map(move |method| (name.clone(), method.name, method.output.id))
+            })
+            .collect();
+        (pallets, apis)
+    }};
+}
+
+macro_rules! storage_entries {
+    ($storage:expr, $version:ident) => {
+        $storage
+            .map(|storage| {
+                storage
+                    .entries
+                    .into_iter()
+                    .map(|entry| {
+                        let value = match entry.ty {
+                            frame_metadata::$version::StorageEntryType::Plain(ty) => ty.id,
+                            frame_metadata::$version::StorageEntryType::Map { value, .. } => {
+                                value.id
+                            }
+                        };
+                        (entry.name, value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
 }
 
 /// Why a metadata blob cannot be used.
@@ -90,48 +145,42 @@ impl RuntimeCatalogue {
             return Err(MetadataError("missing the `meta` magic".into()));
         }
         let catalogue = match prefixed.1 {
-            RuntimeMetadata::V15(m) => RuntimeCatalogue {
-                metadata_version: 15,
-                spec_version: None,
-                extensions: m
+            RuntimeMetadata::V15(m) => {
+                let extensions = m
                     .extrinsic
                     .signed_extensions
                     .iter()
                     .map(|e| e.identifier.clone())
-                    .collect(),
-                pallets: m
-                    .pallets
-                    .into_iter()
-                    .map(|p| Pallet {
-                        name: p.name,
-                        index: p.index,
-                        calls: p.calls.map(|c| c.ty.id),
-                        constants: p.constants.into_iter().map(|c| (c.name, c.value)).collect(),
-                    })
-                    .collect(),
-                types: m.types,
-            },
-            RuntimeMetadata::V16(m) => RuntimeCatalogue {
-                metadata_version: 16,
-                spec_version: None,
-                extensions: m
+                    .collect();
+                let (pallets, apis) = pallets_and_apis!(m, v14);
+                let types = m.types;
+                RuntimeCatalogue {
+                    metadata_version: 15,
+                    spec_version: None,
+                    extensions,
+                    types,
+                    pallets,
+                    apis,
+                }
+            }
+            RuntimeMetadata::V16(m) => {
+                let extensions = m
                     .extrinsic
                     .transaction_extensions
                     .iter()
                     .map(|e| e.identifier.clone())
-                    .collect(),
-                pallets: m
-                    .pallets
-                    .into_iter()
-                    .map(|p| Pallet {
-                        name: p.name,
-                        index: p.index,
-                        calls: p.calls.map(|c| c.ty.id),
-                        constants: p.constants.into_iter().map(|c| (c.name, c.value)).collect(),
-                    })
-                    .collect(),
-                types: m.types,
-            },
+                    .collect();
+                let (pallets, apis) = pallets_and_apis!(m, v16);
+                let types = m.types;
+                RuntimeCatalogue {
+                    metadata_version: 16,
+                    spec_version: None,
+                    extensions,
+                    types,
+                    pallets,
+                    apis,
+                }
+            }
             other => {
                 return Err(MetadataError(format!(
                     "metadata version {} is not supported (need V15 or V16)",
@@ -182,6 +231,38 @@ impl RuntimeCatalogue {
                 })
                 .collect(),
         })
+    }
+
+    /// The output type of a runtime API method, e.g. `("NeuronInfoRuntimeApi", "get_neurons_lite")`.
+    pub fn runtime_api_output(&self, api: &str, method: &str) -> Option<u32> {
+        self.apis
+            .iter()
+            .find(|(a, m, _)| a == api && m == method)
+            .map(|(_, _, ty)| *ty)
+    }
+
+    /// Runtime API methods of one API, by name.
+    pub fn runtime_api_methods(&self, api: &str) -> Vec<&str> {
+        self.apis
+            .iter()
+            .filter(|(a, _, _)| a == api)
+            .map(|(_, m, _)| m.as_str())
+            .collect()
+    }
+
+    /// The value type of a storage entry.
+    pub fn storage_value_type(&self, pallet: &str, entry: &str) -> Option<u32> {
+        let pallet = self.pallets.iter().find(|p| p.name == pallet)?;
+        pallet
+            .storage
+            .iter()
+            .find(|(name, _)| name == entry)
+            .map(|(_, ty)| *ty)
+    }
+
+    /// The type registry, for encoding and decoding values of this runtime.
+    pub fn types(&self) -> &PortableRegistry {
+        &self.types
     }
 
     /// Names of a pallet's calls.

@@ -7,6 +7,7 @@
 //! - [`weights`] and [`commit`]: the arithmetic that must match the Python SDK bit for bit.
 
 pub mod commit;
+pub mod decode;
 pub mod devnet;
 pub mod extrinsic;
 pub mod metadata;

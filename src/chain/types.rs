@@ -21,8 +21,12 @@ pub fn rao(tao: f64) -> Option<u64> {
     (tao.is_finite() && tao >= 0.0 && rao <= u64::MAX as f64).then_some(rao.round() as u64)
 }
 
-/// An axon as the chain stores it (`AxonInfo`, SCALE order).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// An axon as the chain stores it (`AxonInfo`, SCALE order); decodes by field name from storage
+/// `SubtensorModule.Axons` and `NeuronInfoLite.axon_info`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, subxt::ext::scale_decode::DecodeAsType,
+)]
+#[decode_as_type(crate_path = "subxt::ext::scale_decode")]
 pub struct AxonInfo {
     pub block: u64,
     pub version: u32,
