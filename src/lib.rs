@@ -7,6 +7,10 @@
 //!   validation that reports every problem with its key and location.
 //! - [`wallet`]: btcli-compatible wallets: layout, keyfile JSON, `$NACL` encryption, sr25519
 //!   keys derived exactly as the Python tools derive them.
+//! - [`axon`], [`dendrite`], [`protocol`]: the bittensor synapse wire, server and client.
+//! - [`chain`]: the `Chain` interface, the embedded devnet, metadata-driven extrinsics and the
+//!   weight arithmetic; [`metagraph`]: the snapshot access checks read.
+//! - [`fsutil`]: crash-safe file writes.
 //! - [`logging`]: text, JSON or journald output chosen for how the process was started.
 //! - [`cli`]: the `sn27` command line, a thin layer over the modules above.
 
@@ -15,6 +19,7 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod dendrite;
+pub mod fsutil;
 pub mod logging;
 pub mod metagraph;
 pub mod protocol;

@@ -73,6 +73,9 @@ CREATE TABLE neurons (
     axon_ip_type INTEGER NOT NULL DEFAULT 0, axon_protocol INTEGER NOT NULL DEFAULT 0,
     axon_p1 INTEGER NOT NULL DEFAULT 0, axon_p2 INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (netuid, uid), UNIQUE (netuid, hotkey));
+CREATE TABLE commits (
+    netuid INTEGER NOT NULL, hotkey BLOB NOT NULL, hash BLOB NOT NULL, epoch INTEGER NOT NULL,
+    block INTEGER NOT NULL);
 CREATE TABLE weights (
     netuid INTEGER NOT NULL, uid INTEGER NOT NULL, dests TEXT NOT NULL, vals TEXT NOT NULL,
     version_key INTEGER NOT NULL, block INTEGER NOT NULL, PRIMARY KEY (netuid, uid));
@@ -236,6 +239,70 @@ impl Devnet {
                 .ok_or_else(|| ChainError::Invalid("balance would overflow".into()))?;
             set_balance(tx, &account, new).map_err(|e| storage(&path, e))?;
             Ok(new)
+        })
+        .await
+    }
+
+    /// Changes one subnet parameter (admin command), as a subnet owner or sudo would. Booleans
+    /// take `true`/`false`, `burn` and `stake_threshold` TAO, the others integers.
+    pub async fn set_hyperparameter(
+        &self,
+        netuid: u16,
+        name: &str,
+        value: &str,
+    ) -> Result<(), ChainError> {
+        let invalid = |why: &str| ChainError::Invalid(format!("{name} = {value:?}: {why}"));
+        let (column, number): (&'static str, i64) = match name {
+            "commit_reveal" | "registration_allowed" => {
+                let flag: bool = value.parse().map_err(|_| invalid("expected true or false"))?;
+                (if name == "commit_reveal" { "commit_reveal" } else { "registration_allowed" }, i64::from(flag))
+            }
+            "burn" | "stake_threshold" => {
+                let tao: f64 = value.parse().map_err(|_| invalid("expected an amount of TAO"))?;
+                let rao = super::types::rao(tao).ok_or_else(|| invalid("expected a non-negative amount of TAO"))?;
+                (if name == "burn" { "burn" } else { "stake_threshold" }, rao as i64)
+            }
+            "tempo" | "weights_rate_limit" | "serving_rate_limit" | "weights_version_key"
+            | "commit_reveal_period" | "min_allowed_weights" | "max_weights_limit"
+            | "max_validators" | "max_uids" => {
+                let n: u64 = value.parse().map_err(|_| invalid("expected a non-negative integer"))?;
+                let limit = match name {
+                    "tempo" | "min_allowed_weights" | "max_weights_limit" | "max_validators" | "max_uids" => u64::from(u16::MAX),
+                    _ => i64::MAX as u64,
+                };
+                if n > limit {
+                    return Err(invalid(&format!("at most {limit}")));
+                }
+                let column = [
+                    "tempo", "weights_rate_limit", "serving_rate_limit", "weights_version_key",
+                    "commit_reveal_period", "min_allowed_weights", "max_weights_limit",
+                    "max_validators", "max_uids",
+                ]
+                .into_iter()
+                .find(|c| *c == name)
+                .expect("matched above");
+                (column, n as i64)
+            }
+            _ => {
+                return Err(ChainError::Invalid(format!(
+                    "unknown parameter {name:?}; one of: tempo, weights_rate_limit, serving_rate_limit, \
+                     weights_version_key, commit_reveal, commit_reveal_period, min_allowed_weights, \
+                     max_weights_limit, max_validators, max_uids, burn, stake_threshold, registration_allowed"
+                )))
+            }
+        };
+        let path = self.path.clone();
+        self.write(move |tx, _| {
+            let changed = tx
+                .execute(
+                    &format!("UPDATE subnets SET {column} = ?1 WHERE netuid = ?2"),
+                    params![number, netuid],
+                )
+                .map_err(|e| storage(&path, e))?;
+            if changed == 0 {
+                return Err(ChainError::NoSubnet(netuid));
+            }
+            Ok(())
         })
         .await
     }
@@ -466,6 +533,149 @@ fn read_neurons(
     Ok(neurons)
 }
 
+/// The weight checks of the pallet, then the write. `direct` is a `set_weights` call (refused
+/// under commit-reveal, rate-limited); otherwise a reveal, whose commit was rate-limited.
+#[allow(clippy::too_many_arguments)]
+fn apply_weights(
+    tx: &rusqlite::Transaction,
+    path: &Path,
+    call: &'static str,
+    block: u64,
+    netuid: u16,
+    hotkey: &PublicKey,
+    dests: &[u16],
+    weights: &[u16],
+    version_key: u64,
+    direct: bool,
+) -> Result<(), ChainError> {
+    let hotkey = *hotkey;
+    let h = read_hyperparameters(tx, path, netuid)?;
+    if direct && h.commit_reveal_enabled {
+        return Err(dispatch(
+            call,
+            "CommitRevealEnabled",
+            format!("netuid {netuid} uses commit-reveal: commit the weights instead"),
+        ));
+    }
+    if dests.len() != weights.len() {
+        return Err(dispatch(
+            call,
+            "WeightVecNotEqualSize",
+            format!("{} uids but {} weights", dests.len(), weights.len()),
+        ));
+    }
+    let neurons = read_neurons(tx, path, netuid, h.max_validators)?;
+    let n = neurons.len();
+    if dests.len() > n {
+        return Err(dispatch(
+            call,
+            "UidsLengthExceedUidsInSubNet",
+            format!("{} weights for {n} uids", dests.len()),
+        ));
+    }
+    let me = neurons.iter().find(|x| x.hotkey == hotkey).ok_or_else(|| {
+        dispatch(
+            call,
+            "HotKeyNotRegisteredInSubNet",
+            format!("hotkey {hotkey} is not registered on netuid {netuid}"),
+        )
+    })?;
+    if me.stake < h.stake_threshold {
+        return Err(dispatch(
+            call,
+            "NotEnoughStakeToSetWeights",
+            format!(
+                "stake {:.9} TAO is below the threshold {:.9} TAO",
+                super::types::tao(me.stake),
+                super::types::tao(h.stake_threshold)
+            ),
+        ));
+    }
+    if h.weights_version_key != 0 && version_key < h.weights_version_key {
+        return Err(dispatch(
+            call,
+            "IncorrectWeightVersionKey",
+            format!(
+                "version key {version_key} is below the subnet's {}",
+                h.weights_version_key
+            ),
+        ));
+    }
+    // With commit-reveal the rate limit applies to commits, not to reveals.
+    if direct && me.last_update != 0 && block.saturating_sub(me.last_update) < h.weights_rate_limit
+    {
+        let wait = h.weights_rate_limit - (block - me.last_update);
+        return Err(dispatch(
+            call,
+            "SettingWeightsTooFast",
+            format!("weights set too fast: wait {wait} blocks"),
+        ));
+    }
+    let self_weight = dests.len() == 1 && dests[0] == me.uid;
+    if !me.validator_permit && !self_weight {
+        return Err(dispatch(
+            call,
+            "NeuronNoValidatorPermit",
+            format!("uid {} has no validator permit", me.uid),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for uid in dests {
+        if !seen.insert(uid) {
+            return Err(dispatch(
+                call,
+                "DuplicateUids",
+                format!("uid {uid} appears twice"),
+            ));
+        }
+        if usize::from(*uid) >= n {
+            return Err(dispatch(
+                call,
+                "UidVecContainInvalidOne",
+                format!("uid {uid} does not exist on netuid {netuid}"),
+            ));
+        }
+    }
+    let minimum = usize::from(h.min_allowed_weights).min(n);
+    if !self_weight && dests.len() < minimum {
+        return Err(dispatch(
+            call,
+            "WeightVecLengthIsLow",
+            format!("{} weights; at least {minimum} required", dests.len()),
+        ));
+    }
+    if h.max_weights_limit != u16::MAX {
+        let sum: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+        let max = weights.iter().copied().max().unwrap_or(0);
+        if sum > 0 && u64::from(max) * 65535 > u64::from(h.max_weights_limit) * sum {
+            return Err(dispatch(
+                call,
+                "MaxWeightExceeded",
+                "one weight exceeds the subnet's maximum share",
+            ));
+        }
+    }
+    tx.execute(
+            "INSERT INTO weights VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(netuid, uid) DO UPDATE SET dests = ?3, vals = ?4, version_key = ?5, block = ?6",
+            params![netuid, me.uid, serde_json::to_string(&dests).unwrap_or_default(),
+                    serde_json::to_string(&weights).unwrap_or_default(), version_key as i64, block as i64],
+        )
+        .map_err(|e| storage(path, e))?;
+    // Block 0 reads as "never set", so record at least block 1.
+    tx.execute(
+        "UPDATE neurons SET last_update = ?1 WHERE netuid = ?2 AND uid = ?3",
+        params![block.max(1) as i64, netuid, me.uid],
+    )
+    .map_err(|e| storage(path, e))?;
+    Ok(())
+}
+
+/// The devnet's epoch of a block: epochs are `tempo` blocks long, counted from genesis.
+fn epoch(block: u64, tempo: u16) -> u64 {
+    block / u64::from(tempo.max(1))
+}
+
 #[async_trait]
 impl Chain for Devnet {
     async fn status(&self) -> Result<ChainStatus, ChainError> {
@@ -593,68 +803,143 @@ impl Chain for Devnet {
             weights.to_vec(),
         );
         self.write(move |tx, block| {
-            let call = "set_weights";
+            apply_weights(
+                tx,
+                &path,
+                "set_weights",
+                block,
+                netuid,
+                &hotkey,
+                &dests,
+                &weights,
+                version_key,
+                true,
+            )
+        })
+        .await
+    }
+
+    async fn commit_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        commit_hash: [u8; 32],
+    ) -> Result<(), ChainError> {
+        let (path, hotkey) = (self.path.clone(), hotkey.public());
+        self.write(move |tx, block| {
+            let call = "commit_weights";
             let h = read_hyperparameters(tx, &path, netuid)?;
-            if h.commit_reveal_enabled {
-                return Err(dispatch(call, "CommitRevealEnabled", format!("netuid {netuid} uses commit-reveal: commit the weights instead")));
-            }
-            if dests.len() != weights.len() {
-                return Err(dispatch(call, "WeightVecNotEqualSize", format!("{} uids but {} weights", dests.len(), weights.len())));
+            if !h.commit_reveal_enabled {
+                return Err(dispatch(call, "CommitRevealDisabled", format!("netuid {netuid} does not use commit-reveal: set the weights directly")));
             }
             let neurons = read_neurons(tx, &path, netuid, h.max_validators)?;
-            let n = neurons.len();
-            if dests.len() > n {
-                return Err(dispatch(call, "UidsLengthExceedUidsInSubNet", format!("{} weights for {n} uids", dests.len())));
-            }
             let me = neurons.iter().find(|x| x.hotkey == hotkey).ok_or_else(|| {
                 dispatch(call, "HotKeyNotRegisteredInSubNet", format!("hotkey {hotkey} is not registered on netuid {netuid}"))
             })?;
-            if me.stake < h.stake_threshold {
-                return Err(dispatch(call, "NotEnoughStakeToSetWeights", format!("stake {:.9} TAO is below the threshold {:.9} TAO",
-                    super::types::tao(me.stake), super::types::tao(h.stake_threshold))));
-            }
-            if h.weights_version_key != 0 && version_key < h.weights_version_key {
-                return Err(dispatch(call, "IncorrectWeightVersionKey", format!("version key {version_key} is below the subnet's {}", h.weights_version_key)));
-            }
             if me.last_update != 0 && block.saturating_sub(me.last_update) < h.weights_rate_limit {
                 let wait = h.weights_rate_limit - (block - me.last_update);
-                return Err(dispatch(call, "SettingWeightsTooFast", format!("weights set too fast: wait {wait} blocks")));
+                return Err(dispatch(call, "CommittingWeightsTooFast", format!("weights committed too fast: wait {wait} blocks")));
             }
-            let self_weight = dests.len() == 1 && dests[0] == me.uid;
-            if !me.validator_permit && !self_weight {
-                return Err(dispatch(call, "NeuronNoValidatorPermit", format!("uid {} has no validator permit", me.uid)));
-            }
-            let mut seen = std::collections::HashSet::new();
-            for uid in &dests {
-                if !seen.insert(uid) {
-                    return Err(dispatch(call, "DuplicateUids", format!("uid {uid} appears twice")));
-                }
-                if usize::from(*uid) >= n {
-                    return Err(dispatch(call, "UidVecContainInvalidOne", format!("uid {uid} does not exist on netuid {netuid}")));
-                }
-            }
-            let minimum = usize::from(h.min_allowed_weights).min(n);
-            if !self_weight && dests.len() < minimum {
-                return Err(dispatch(call, "WeightVecLengthIsLow", format!("{} weights; at least {minimum} required", dests.len())));
-            }
-            if h.max_weights_limit != u16::MAX {
-                let sum: u64 = weights.iter().map(|&w| u64::from(w)).sum();
-                let max = weights.iter().copied().max().unwrap_or(0);
-                if sum > 0 && u64::from(max) * 65535 > u64::from(h.max_weights_limit) * sum {
-                    return Err(dispatch(call, "MaxWeightExceeded", "one weight exceeds the subnet's maximum share"));
-                }
+            let epoch = epoch(block, h.tempo);
+            let unexpired: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM commits WHERE netuid = ?1 AND hotkey = ?2 AND epoch + ?3 >= ?4",
+                    params![netuid, &hotkey.0[..], h.commit_reveal_period as i64, epoch as i64],
+                    |r| r.get(0),
+                )
+                .map_err(|e| storage(&path, e))?;
+            if unexpired >= 10 {
+                return Err(dispatch(call, "TooManyUnrevealedCommits", "10 commits are waiting for their reveal"));
             }
             tx.execute(
-                "INSERT INTO weights VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(netuid, uid) DO UPDATE SET dests = ?3, vals = ?4, version_key = ?5, block = ?6",
-                params![netuid, me.uid, serde_json::to_string(&dests).unwrap_or_default(),
-                        serde_json::to_string(&weights).unwrap_or_default(), version_key as i64, block as i64],
+                "INSERT INTO commits VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![netuid, &hotkey.0[..], &commit_hash[..], epoch as i64, block as i64],
             )
             .map_err(|e| storage(&path, e))?;
-            // Block 0 reads as "never set", so record at least block 1.
             tx.execute("UPDATE neurons SET last_update = ?1 WHERE netuid = ?2 AND uid = ?3",
                 params![block.max(1) as i64, netuid, me.uid])
                 .map_err(|e| storage(&path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reveal_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        uids: &[u16],
+        values: &[u16],
+        salt: &[u16],
+        version_key: u64,
+    ) -> Result<(), ChainError> {
+        let (path, hotkey) = (self.path.clone(), hotkey.public());
+        let (uids, values, salt) = (uids.to_vec(), values.to_vec(), salt.to_vec());
+        self.write(move |tx, block| {
+            let call = "reveal_weights";
+            let h = read_hyperparameters(tx, &path, netuid)?;
+            if !h.commit_reveal_enabled {
+                return Err(dispatch(
+                    call,
+                    "CommitRevealDisabled",
+                    format!("netuid {netuid} does not use commit-reveal"),
+                ));
+            }
+            let hash =
+                super::commit::commit_hash(&hotkey, netuid, &uids, &values, &salt, version_key);
+            let commit: Option<i64> = tx
+                .query_row(
+                    "SELECT epoch FROM commits WHERE netuid = ?1 AND hotkey = ?2 AND hash = ?3",
+                    params![netuid, &hotkey.0[..], &hash[..]],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| storage(&path, e))?;
+            let Some(committed) = commit else {
+                return Err(dispatch(
+                    call,
+                    "InvalidRevealCommitHashNotMatch",
+                    "no commit of this hotkey matches these weights and salt",
+                ));
+            };
+            let due = committed as u64 + h.commit_reveal_period;
+            let now = epoch(block, h.tempo);
+            if now < due {
+                return Err(dispatch(
+                    call,
+                    "RevealTooEarly",
+                    format!("reveal in epoch {due}; this is epoch {now}"),
+                ));
+            }
+            if now > due {
+                tx.execute(
+                    "DELETE FROM commits WHERE netuid = ?1 AND hotkey = ?2 AND hash = ?3",
+                    params![netuid, &hotkey.0[..], &hash[..]],
+                )
+                .map_err(|e| storage(&path, e))?;
+                return Err(dispatch(
+                    call,
+                    "ExpiredWeightCommit",
+                    format!("the reveal was due in epoch {due}; this is epoch {now}"),
+                ));
+            }
+            apply_weights(
+                tx,
+                &path,
+                call,
+                block,
+                netuid,
+                &hotkey,
+                &uids,
+                &values,
+                version_key,
+                false,
+            )?;
+            tx.execute(
+                "DELETE FROM commits WHERE netuid = ?1 AND hotkey = ?2 AND hash = ?3",
+                params![netuid, &hotkey.0[..], &hash[..]],
+            )
+            .map_err(|e| storage(&path, e))?;
             Ok(())
         })
         .await

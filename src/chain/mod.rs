@@ -11,6 +11,7 @@ pub mod decode;
 pub mod devnet;
 pub mod extrinsic;
 pub mod metadata;
+pub mod reveal;
 pub mod types;
 pub mod weights;
 
@@ -82,6 +83,23 @@ pub trait Chain: Send + Sync {
         netuid: u16,
         dests: &[u16],
         weights: &[u16],
+        version_key: u64,
+    ) -> Result<(), ChainError>;
+    /// Commits a hash of weights (`commit::commit_hash`) on a commit-reveal subnet.
+    async fn commit_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        commit_hash: [u8; 32],
+    ) -> Result<(), ChainError>;
+    /// Reveals committed weights in their reveal epoch.
+    async fn reveal_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        uids: &[u16],
+        values: &[u16],
+        salt: &[u16],
         version_key: u64,
     ) -> Result<(), ChainError>;
     /// Weights currently set on `netuid`, per setter uid: `(uid, [(dest, weight)])`.

@@ -41,6 +41,8 @@ pub enum DevnetCommand {
     },
     /// Credit TAO to an account.
     Fund { account: String, tao: f64 },
+    /// Change a subnet parameter (e.g. `commit_reveal true`, `tempo 10`, `burn 0.5`).
+    Set { name: String, value: String },
     /// Register any hotkey (e.g. a Python validator's) without burn, optionally with stake.
     Register {
         hotkey: String,
@@ -108,6 +110,11 @@ pub fn devnet(command: DevnetCommand, source: &ConfigSource) -> anyhow::Result<E
             let devnet = Devnet::open(&path)?;
             let balance = runtime.block_on(devnet.fund(account, amount))?;
             println!("{account}: {:.9} TAO (local devnet)", tao(balance));
+        }
+        DevnetCommand::Set { name, value } => {
+            let devnet = Devnet::open(&path)?;
+            runtime.block_on(devnet.set_hyperparameter(netuid, &name, &value))?;
+            println!("netuid {netuid}: {name} = {value} (local devnet)");
         }
         DevnetCommand::Register {
             hotkey,

@@ -14,8 +14,6 @@ mod keys;
 mod password;
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use encryption::Protection;
@@ -365,47 +363,17 @@ fn refuse_existing(paths: &[&Path], overwrite: bool) -> Result<(), WalletError> 
     }
 }
 
-/// Writes `contents` to `path` atomically (temp file, fsync, rename) with mode 0600, creating
-/// missing parent directories with mode 0700.
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), WalletError> {
-    let io = |source| WalletError::Io {
+    crate::fsutil::write_private(path, contents).map_err(|source| WalletError::Io {
         path: path.to_owned(),
         source,
-    };
-    let dir = path.parent().expect("key paths always have a parent");
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io)?;
-    let file_name = path
-        .file_name()
-        .expect("key paths always name a file")
-        .to_string_lossy();
-    let temp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)?;
-        // The mode above is filtered by the umask; set it explicitly.
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.map_err(io)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn wallet(dir: &Path) -> Wallet {
         Wallet::new(dir, "w", "h").unwrap()
