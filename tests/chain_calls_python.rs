@@ -40,11 +40,8 @@ fn call_data_matches_python_on_every_runtime() {
     std::fs::write(&calls, theirs.to_string()).unwrap();
 
     let spec = 343;
-    let file = format!(
-        "{}/../shared/metadata/finney-{spec}.scale",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let context = RuntimeContext::new(&std::fs::read(&file).unwrap(), [0; 32], spec, 1).unwrap();
+    let file = common::metadata_path(spec);
+    let context = RuntimeContext::new(&common::metadata_bytes(spec), [0; 32], spec, 1).unwrap();
     let python = common::python_peer("calls_peer.py", &[&file, calls.to_str().unwrap()]);
     for (call, expected) in ours.iter().zip(python.as_array().unwrap()) {
         let data = format!("0x{}", hex::encode(context.call_data(call).unwrap()));

@@ -3,6 +3,8 @@
 //! for the runtime's type (every field, whatever the runtime added), encoded, and decoded into
 //! sn27's field-name types, which must find the sample's values.
 
+mod common;
+
 use scale_info::{PortableRegistry, TypeDef, TypeDefPrimitive};
 use sn27::chain::decode::{decode, HyperparamsFields, NeuronInfoLiteFields};
 use sn27::chain::metadata::RuntimeCatalogue;
@@ -10,11 +12,7 @@ use sn27::chain::{AxonInfo, NeuronInfo};
 use subxt::ext::scale_value::{self, Composite, Primitive, Value, ValueDef};
 
 fn load(spec: u32) -> RuntimeCatalogue {
-    let path = format!(
-        "{}/../shared/metadata/finney-{spec}.scale",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    RuntimeCatalogue::decode(&std::fs::read(&path).unwrap()).unwrap()
+    RuntimeCatalogue::decode(&common::metadata_bytes(spec)).unwrap()
 }
 
 /// A deterministic sample value of any type: distinct small numbers, `Some` for options, two

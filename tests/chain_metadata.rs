@@ -1,15 +1,12 @@
 //! The calls sn27 makes, checked against real finney runtime metadata (`../shared/metadata/`:
 //! specs 343, 365 and 393), so that a drift in names, indices or argument types fails here.
 
+mod common;
+
 use sn27::chain::metadata::{RuntimeCatalogue, SUBTENSOR_PALLET};
 
 fn load(spec: u32) -> RuntimeCatalogue {
-    let path = format!(
-        "{}/../shared/metadata/finney-{spec}.scale",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    RuntimeCatalogue::decode(&bytes).unwrap()
+    RuntimeCatalogue::decode(&common::metadata_bytes(spec)).unwrap()
 }
 
 fn args(catalogue: &RuntimeCatalogue, call: &str) -> Vec<(String, String)> {

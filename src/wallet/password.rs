@@ -81,6 +81,15 @@ impl PasswordSource {
             return Ok(Some(Zeroizing::new(value)));
         }
         if let Some(path) = &self.file {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(path) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the password file is readable by other users; restrict it with chmod 600"
+                    );
+                }
+            }
             let text = std::fs::read_to_string(path).map_err(|e| WalletError::PasswordSource {
                 source_name: format!("password file {}", path.display()),
                 reason: e.to_string(),

@@ -162,3 +162,22 @@ pub fn http_post(path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u
     bytes.extend_from_slice(body);
     bytes
 }
+
+/// Path of a real finney metadata file in `../shared/metadata/` (laid beside the checkout, in
+/// CI too).
+pub fn metadata_path(spec: u32) -> String {
+    format!(
+        "{}/../shared/metadata/finney-{spec}.scale",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// The bytes of a finney metadata file; missing is a failure that says where it was looked for.
+pub fn metadata_bytes(spec: u32) -> Vec<u8> {
+    let path = metadata_path(spec);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{path}: {e} (the runtime metadata files live in shared/metadata beside the checkout)"
+        )
+    })
+}
