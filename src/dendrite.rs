@@ -149,7 +149,7 @@ impl Dendrite {
         (synapse, hash)
     }
 
-    /// Calls one axon with `fields`, waiting at most `timeout`.
+    /// Calls one axon with `fields`, waiting at most `timeout` in all.
     pub async fn call<T: SynapseFields>(
         &self,
         target: &Target,
@@ -164,17 +164,23 @@ impl Dendrite {
             .entry(target.addr)
             .or_default()
             .clone();
-        let _in_order = lock.lock().await;
-        let (synapse, hash) = self.prepare(target, fields, timeout, self.next_nonce());
-        let outcome = tokio::time::timeout(timeout, self.send(target, &synapse, &hash)).await;
-        let (status_code, status_message, reply) = match outcome {
+        // The deadline covers waiting for an earlier call to the same axon too: the caller's
+        // timeout is the whole call's, as with the Python dendrite.
+        let request = Synapse::new(fields.clone());
+        let outcome = tokio::time::timeout(timeout, async {
+            let _in_order = lock.lock().await;
+            let (synapse, hash) = self.prepare(target, fields, timeout, self.next_nonce());
+            (self.send(target, &synapse, &hash).await, synapse)
+        })
+        .await;
+        let (status_code, status_message, synapse) = match outcome {
             Err(_) => (
                 408,
                 format!("Request timeout after {} seconds", timeout.as_secs_f64()),
-                None,
+                request,
             ),
-            Ok(Err((code, message))) => (code, message, None),
-            Ok(Ok(reply)) => (
+            Ok((Err((code, message)), sent)) => (code, message, sent),
+            Ok((Ok(reply), _)) => (
                 reply
                     .axon
                     .status_code
@@ -185,10 +191,10 @@ impl Dendrite {
                     .status_message
                     .clone()
                     .unwrap_or_else(|| "Success".into()),
-                Some(reply),
+                reply,
             ),
         };
-        let mut synapse = reply.unwrap_or(synapse);
+        let mut synapse = synapse;
         synapse.axon.status_code = Some(i64::from(status_code));
         synapse.axon.status_message = Some(status_message.clone());
         synapse.dendrite.status_code = Some(i64::from(status_code));
