@@ -29,7 +29,7 @@ pub struct PendingReveal {
 }
 
 /// The pending reveals of this machine, in one JSON file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RevealStore {
     path: PathBuf,
 }
@@ -56,6 +56,30 @@ impl RevealStore {
     fn save(&self, entries: &[PendingReveal]) -> Result<(), ChainError> {
         let bytes = serde_json::to_vec_pretty(entries).map_err(|e| self.error(e))?;
         crate::fsutil::write_private(&self.path, &bytes).map_err(|e| self.error(e))
+    }
+
+    /// Applies `change` to the stored entries on a blocking thread (the write fsyncs) and
+    /// returns what it returned.
+    async fn update<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Vec<PendingReveal>) -> T + Send + 'static,
+    ) -> Result<T, ChainError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut entries = store.load()?;
+            let result = change(&mut entries);
+            store.save(&entries)?;
+            Ok(result)
+        })
+        .await
+        .map_err(|e| self.error(e))?
+    }
+
+    async fn load_async(&self) -> Result<Vec<PendingReveal>, ChainError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.load())
+            .await
+            .map_err(|e| self.error(e))?
     }
 
     fn error(&self, e: impl std::fmt::Display) -> ChainError {
@@ -105,13 +129,13 @@ pub async fn submit_weights(
         committed_at_block: chain.status().await?.block,
     };
     // Persist first: a crash after the commit must still be able to reveal.
-    let mut entries = store.load()?;
-    entries.push(entry.clone());
-    store.save(&entries)?;
+    let stored = entry.clone();
+    store.update(move |entries| entries.push(stored)).await?;
     if let Err(error) = chain.commit_weights(hotkey, netuid, hash).await {
-        let mut entries = store.load()?;
-        entries.retain(|e| e != &entry);
-        store.save(&entries)?;
+        let failed = entry.clone();
+        store
+            .update(move |entries| entries.retain(|e| e != &failed))
+            .await?;
         return Err(error);
     }
     Ok(WeightsOutcome::Committed {
@@ -129,7 +153,12 @@ pub async fn reveal_due(
 ) -> Result<usize, ChainError> {
     let me = hotkey.ss58();
     let mut revealed = 0;
-    for entry in store.load()?.into_iter().filter(|e| e.hotkey == me) {
+    for entry in store
+        .load_async()
+        .await?
+        .into_iter()
+        .filter(|e| e.hotkey == me)
+    {
         let outcome = chain
             .reveal_weights(
                 hotkey,
@@ -155,9 +184,9 @@ pub async fn reveal_due(
             Err(_) => true,
         };
         if !keep {
-            let mut entries = store.load()?;
-            entries.retain(|e| e != &entry);
-            store.save(&entries)?;
+            store
+                .update(move |entries| entries.retain(|e| e != &entry))
+                .await?;
         }
     }
     Ok(revealed)
