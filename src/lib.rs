@@ -10,6 +10,7 @@
 //! - [`axon`], [`dendrite`], [`protocol`]: the bittensor synapse wire, server and client.
 //! - [`chain`]: the `Chain` interface, the embedded devnet, metadata-driven extrinsics and the
 //!   weight arithmetic; [`metagraph`]: the snapshot access checks read.
+//! - [`credentials`]: the RSA-OAEP credential blob of an allocation.
 //! - [`fsutil`]: crash-safe file writes.
 //! - [`logging`]: text, JSON or journald output chosen for how the process was started.
 //! - [`cli`]: the `sn27` command line, a thin layer over the modules above.
@@ -18,6 +19,7 @@ pub mod axon;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod dendrite;
 pub mod fsutil;
 pub mod logging;
