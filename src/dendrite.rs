@@ -22,7 +22,7 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::protocol::{
     body_hash, signed_message, RequestHeaders, Synapse, SynapseFields, TerminalInfo, WIRE_VERSION,
@@ -72,7 +72,9 @@ impl Dendrite {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        // The idle timeout only takes effect with a pool timer.
         let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(32)
             .build(connector);
@@ -173,7 +175,7 @@ impl Dendrite {
             (self.send(target, &synapse, &hash).await, synapse)
         })
         .await;
-        let (status_code, status_message, synapse) = match outcome {
+        let (status_code, status_message, mut synapse) = match outcome {
             Err(_) => (
                 408,
                 format!("Request timeout after {} seconds", timeout.as_secs_f64()),
@@ -194,7 +196,6 @@ impl Dendrite {
                 reply,
             ),
         };
-        let mut synapse = synapse;
         synapse.axon.status_code = Some(i64::from(status_code));
         synapse.axon.status_message = Some(status_message.clone());
         synapse.dendrite.status_code = Some(i64::from(status_code));

@@ -12,15 +12,26 @@ use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. Returns a note when the requested output was not available
-/// and another was used instead (the caller logs it once logging works).
+/// Installs the global subscriber. Returns a note when something asked for could not be used
+/// (an invalid `RUST_LOG`, an unreachable journald) and what was used instead; the caller logs
+/// it once logging works.
 pub fn init(format: LogFormat, filter: &str) -> Option<String> {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|from_env| EnvFilter::try_new(from_env).ok())
+    let mut notes = Vec::new();
+    let from_env = std::env::var("RUST_LOG").ok().and_then(|text| {
+        EnvFilter::try_new(&text)
+            .map_err(|e| {
+                notes.push(format!(
+                    "RUST_LOG={text:?} is not a valid filter ({e}); ignored"
+                ))
+            })
+            .ok()
+    });
+    let filter = from_env
         .or_else(|| EnvFilter::try_new(filter).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let (layer, note) = output_layer(format);
+    let (layer, output_note) = output_layer(format);
+    notes.extend(output_note);
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
     // A second init (tests) leaves the first subscriber in place; that is fine.
     let _ = Registry::default()
         .with(layer.with_filter(filter))

@@ -79,3 +79,20 @@ fn journald_without_a_journal_falls_back_to_stderr_and_says_so() {
     assert!(err.contains("journald is not reachable"), "{err}");
     assert!(err.contains("key stored"), "{err}");
 }
+
+#[test]
+fn an_invalid_rust_log_is_reported_not_silently_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = regen(
+        dir.path(),
+        &["--log-format", "text"],
+        &[("RUST_LOG", "info,=[")],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("RUST_LOG=\"info,=[\" is not a valid filter"),
+        "{err}"
+    );
+    // The configured filter (info) applies instead.
+    assert!(err.contains("key stored"), "{err}");
+}

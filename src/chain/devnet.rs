@@ -207,8 +207,31 @@ impl Devnet {
         now_ms().saturating_sub(self.genesis_ms) / self.block_time_ms
     }
 
-    /// Runs `work` on a blocking thread inside one immediate transaction.
+    /// Runs `work` on a blocking thread inside one immediate transaction: it holds the
+    /// database's write lock from the start, so its checks and writes see one state.
     async fn write<T, F>(&self, work: F) -> Result<T, ChainError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction, u64) -> Result<T, ChainError> + Send + 'static,
+    {
+        self.transaction(TransactionBehavior::Immediate, work).await
+    }
+
+    /// Runs read-only `work` in a deferred transaction: a consistent snapshot that does not
+    /// hold other processes' writes back.
+    async fn read<T, F>(&self, work: F) -> Result<T, ChainError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction, u64) -> Result<T, ChainError> + Send + 'static,
+    {
+        self.transaction(TransactionBehavior::Deferred, work).await
+    }
+
+    async fn transaction<T, F>(
+        &self,
+        behavior: TransactionBehavior,
+        work: F,
+    ) -> Result<T, ChainError>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction, u64) -> Result<T, ChainError> + Send + 'static,
@@ -219,7 +242,7 @@ impl Devnet {
         tokio::task::spawn_blocking(move || {
             let mut connection = connection.lock().unwrap_or_else(|e| e.into_inner());
             let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .transaction_with_behavior(behavior)
                 .map_err(|e| storage(&path, e))?;
             let result = work(&tx, block)?;
             tx.commit().map_err(|e| storage(&path, e))?;
@@ -692,13 +715,13 @@ impl Chain for Devnet {
 
     async fn hyperparameters(&self, netuid: u16) -> Result<Hyperparameters, ChainError> {
         let path = self.path.clone();
-        self.write(move |tx, _| read_hyperparameters(tx, &path, netuid))
+        self.read(move |tx, _| read_hyperparameters(tx, &path, netuid))
             .await
     }
 
     async fn metagraph(&self, netuid: u16) -> Result<Metagraph, ChainError> {
         let path = self.path.clone();
-        self.write(move |tx, block| {
+        self.read(move |tx, block| {
             let h = read_hyperparameters(tx, &path, netuid)?;
             Ok(Metagraph {
                 netuid,
@@ -711,7 +734,7 @@ impl Chain for Devnet {
 
     async fn balance(&self, account: &PublicKey) -> Result<u64, ChainError> {
         let (path, account) = (self.path.clone(), *account);
-        self.write(move |tx, _| balance_of(tx, &account).map_err(|e| storage(&path, e)))
+        self.read(move |tx, _| balance_of(tx, &account).map_err(|e| storage(&path, e)))
             .await
     }
 
@@ -947,7 +970,7 @@ impl Chain for Devnet {
 
     async fn weights(&self, netuid: u16) -> Result<Vec<(u16, Vec<(u16, u16)>)>, ChainError> {
         let path = self.path.clone();
-        self.write(move |tx, _| {
+        self.read(move |tx, _| {
             let mut statement = tx
                 .prepare("SELECT uid, dests, vals FROM weights WHERE netuid = ?1 ORDER BY uid")
                 .map_err(|e| storage(&path, e))?;

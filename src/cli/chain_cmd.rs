@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 
-use super::wallet_cmd::{select, WalletArgs};
+use super::wallet_cmd::{select_from, WalletArgs};
 use crate::chain::devnet::{Devnet, Genesis};
 use crate::chain::types::{rao, tao};
 use crate::chain::{self, publish_axon, AxonInfo, ServeOutcome};
@@ -222,7 +222,7 @@ pub fn register(
 ) -> anyhow::Result<ExitCode> {
     let config = load(source)?;
     let chain = chain::connect(&config)?;
-    let selected = select(source, wallet)?;
+    let selected = select_from(config.wallet.clone(), wallet)?;
     let hotkey = selected.wallet.address(KeyRole::Hotkey)?;
     let netuid = config.chain.netuid;
     let runtime = runtime()?;
@@ -279,7 +279,7 @@ pub fn register(
 pub fn serve_axon(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<ExitCode> {
     let config = load(source)?;
     let chain = chain::connect(&config)?;
-    let selected = select(source, wallet)?;
+    let selected = select_from(config.wallet.clone(), wallet)?;
     let hotkey = selected
         .wallet
         .keypair(KeyRole::Hotkey, &selected.passwords)?;

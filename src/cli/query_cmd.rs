@@ -73,7 +73,7 @@ pub fn run(args: QueryArgs, source: &ConfigSource) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let dendrite = runtime.block_on(async { Dendrite::new(hotkey) });
+    let dendrite = Dendrite::new(hotkey);
     let (status, printed) = runtime.block_on(async {
         match args.synapse {
             SynapseName::Allocate => {

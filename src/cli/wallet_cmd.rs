@@ -172,7 +172,11 @@ pub(super) struct Selected {
 }
 
 pub(super) fn select(source: &ConfigSource, args: &WalletArgs) -> anyhow::Result<Selected> {
-    let section: WalletConfig = config::load_section(source, "wallet")?;
+    select_from(config::load_section(source, "wallet")?, args)
+}
+
+/// [`select`] for commands that have already loaded the whole configuration.
+pub(super) fn select_from(section: WalletConfig, args: &WalletArgs) -> anyhow::Result<Selected> {
     let root = args.path.clone().unwrap_or_else(|| section.root());
     let name = args.name.as_deref().unwrap_or(&section.name);
     let hotkey = args.hotkey.as_deref().unwrap_or(&section.hotkey);
