@@ -374,7 +374,7 @@ fn set_balance(tx: &rusqlite::Transaction, account: &PublicKey, rao: u64) -> rus
 fn dispatch(call: &'static str, error: &'static str, explanation: impl Into<String>) -> ChainError {
     ChainError::Dispatch {
         call,
-        error,
+        error: error.into(),
         explanation: explanation.into(),
     }
 }

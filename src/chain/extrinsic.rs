@@ -125,7 +125,8 @@ pub struct BuildError {
     pub reason: String,
 }
 
-struct KeypairSigner<'a>(&'a Keypair);
+/// A wallet key as subxt's signer.
+pub(crate) struct KeypairSigner<'a>(pub(crate) &'a Keypair);
 
 impl subxt::tx::Signer<SubtensorConfig> for KeypairSigner<'_> {
     fn account_id(&self) -> AccountId32 {

@@ -2,25 +2,28 @@
 //!
 //! - [`devnet`]: the embedded single-machine chain (`network = "devnet"`), for demos and
 //!   end-to-end tests.
-//! - The subtensor client for real networks (subxt, dynamic metadata) is not built yet:
-//!   [`connect`] says so plainly for any other network.
+//! - [`subtensor`]: the client for real nodes (subxt, dynamic metadata), reconnecting and
+//!   following runtime upgrades.
 //! - [`weights`] and [`commit`]: the arithmetic that must match the Python SDK bit for bit.
 
 pub mod commit;
 pub mod decode;
 pub mod devnet;
+pub mod errors;
 pub mod extrinsic;
 pub mod metadata;
 pub mod reveal;
+pub mod subtensor;
 pub mod types;
 pub mod weights;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::{Config, Network};
+use crate::config::Config;
 use crate::wallet::{Keypair, PublicKey};
 
 pub use types::{AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome};
@@ -32,7 +35,7 @@ pub enum ChainError {
     #[error("{call} refused by the chain ({error}): {explanation}")]
     Dispatch {
         call: &'static str,
-        error: &'static str,
+        error: Cow<'static, str>,
         explanation: String,
     },
     #[error("subnet {0} does not exist")]
@@ -47,7 +50,7 @@ pub enum ChainError {
 
 impl ChainError {
     /// The pallet error name, when the chain refused a call.
-    pub fn dispatch_error(&self) -> Option<&'static str> {
+    pub fn dispatch_error(&self) -> Option<&str> {
         match self {
             ChainError::Dispatch { error, .. } => Some(error),
             _ => None,
@@ -121,7 +124,7 @@ pub async fn publish_axon(
         .find(|n| n.hotkey == hotkey.public())
         .ok_or_else(|| ChainError::Dispatch {
             call: "serve_axon",
-            error: "HotKeyNotRegisteredInNetwork",
+            error: "HotKeyNotRegisteredInNetwork".into(),
             explanation: format!(
                 "hotkey {} is not registered on netuid {netuid}; run `sn27 register` first",
                 hotkey.public()
@@ -142,14 +145,10 @@ pub fn devnet_path(config: &Config) -> PathBuf {
         .unwrap_or_else(|| config.state_dir.join("devnet.sqlite"))
 }
 
-/// The chain a configuration names.
-pub fn connect(config: &Config) -> Result<Arc<dyn Chain>, ChainError> {
-    match &config.chain.network {
-        Network::Devnet => Ok(Arc::new(devnet::Devnet::open(&devnet_path(config))?)),
-        other => Err(ChainError::Unavailable(format!(
-            "network {other:?} ({}): this build of sn27 talks only to the embedded devnet \
-             (network = \"devnet\"); the subtensor client is not built yet",
-            other.endpoint().unwrap_or("-")
-        ))),
+/// The chain a configuration names: the embedded devnet, or a connection to a subtensor node.
+pub async fn connect(config: &Config) -> Result<Arc<dyn Chain>, ChainError> {
+    match config.chain.network.endpoint() {
+        None => Ok(Arc::new(devnet::Devnet::open(&devnet_path(config))?)),
+        Some(endpoint) => Ok(Arc::new(subtensor::Subtensor::connect(endpoint).await?)),
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -11,7 +12,7 @@ use clap::Subcommand;
 use super::wallet_cmd::{select_from, WalletArgs};
 use crate::chain::devnet::{Devnet, Genesis};
 use crate::chain::types::{rao, tao};
-use crate::chain::{self, publish_axon, AxonInfo, ServeOutcome};
+use crate::chain::{self, publish_axon, AxonInfo, Chain, ServeOutcome};
 use crate::config::{self, Config, ConfigSource, Network};
 use crate::wallet::{KeyRole, PublicKey};
 
@@ -68,6 +69,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+/// The runtime and the chain of a configuration; every use of the chain goes through this
+/// runtime (a subtensor connection's background tasks live on it).
+fn connected(config: &Config) -> anyhow::Result<(tokio::runtime::Runtime, Arc<dyn Chain>)> {
+    let runtime = runtime()?;
+    let chain = runtime.block_on(chain::connect(config))?;
+    Ok((runtime, chain))
 }
 
 fn address(text: &str) -> anyhow::Result<PublicKey> {
@@ -138,9 +147,9 @@ pub fn devnet(command: DevnetCommand, source: &ConfigSource) -> anyhow::Result<E
 
 pub fn info(source: &ConfigSource) -> anyhow::Result<ExitCode> {
     let config = load(source)?;
-    let chain = chain::connect(&config)?;
+    let (runtime, chain) = connected(&config)?;
     let netuid = config.chain.netuid;
-    runtime()?.block_on(async {
+    runtime.block_on(async {
         let status = chain.status().await?;
         let h = chain.hyperparameters(netuid).await?;
         println!("endpoint        {}", status.endpoint);
@@ -184,8 +193,8 @@ pub fn info(source: &ConfigSource) -> anyhow::Result<ExitCode> {
 
 pub fn metagraph(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> {
     let config = load(source)?;
-    let chain = chain::connect(&config)?;
-    let metagraph = runtime()?.block_on(chain.metagraph(config.chain.netuid))?;
+    let (runtime, chain) = connected(&config)?;
+    let metagraph = runtime.block_on(chain.metagraph(config.chain.netuid))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&metagraph)?);
         return Ok(ExitCode::SUCCESS);
@@ -221,11 +230,10 @@ pub fn register(
     yes: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = load(source)?;
-    let chain = chain::connect(&config)?;
     let selected = select_from(config.wallet.clone(), wallet)?;
     let hotkey = selected.wallet.address(KeyRole::Hotkey)?;
     let netuid = config.chain.netuid;
-    let runtime = runtime()?;
+    let (runtime, chain) = connected(&config)?;
     let (burn, registered) = runtime.block_on(async {
         let h = chain.hyperparameters(netuid).await?;
         let metagraph = chain.metagraph(netuid).await?;
@@ -278,7 +286,6 @@ pub fn register(
 
 pub fn serve_axon(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<ExitCode> {
     let config = load(source)?;
-    let chain = chain::connect(&config)?;
     let selected = select_from(config.wallet.clone(), wallet)?;
     let hotkey = selected
         .wallet
@@ -289,7 +296,8 @@ pub fn serve_axon(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<
         .context("set [axon] external_ip to the address validators should reach this miner at")?;
     let port = config.axon.external_port.unwrap_or(config.axon.port);
     let axon = AxonInfo::for_address(ip, port, config.axon.version);
-    let outcome = runtime()?.block_on(publish_axon(
+    let (runtime, chain) = connected(&config)?;
+    let outcome = runtime.block_on(publish_axon(
         chain.as_ref(),
         &hotkey,
         config.chain.netuid,
@@ -305,8 +313,8 @@ pub fn serve_axon(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<
 pub fn weights(source: &ConfigSource, command: WeightsCommand) -> anyhow::Result<ExitCode> {
     let WeightsCommand::Show { json } = command;
     let config = load(source)?;
-    let chain = chain::connect(&config)?;
-    let weights = runtime()?.block_on(chain.weights(config.chain.netuid))?;
+    let (runtime, chain) = connected(&config)?;
+    let weights = runtime.block_on(chain.weights(config.chain.netuid))?;
     if json {
         let value: Vec<_> = weights
             .iter()

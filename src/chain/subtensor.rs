@@ -1,0 +1,609 @@
+//! The client for real subtensor nodes (finney, test, a local node, any `ws://`/`wss://` URL).
+//!
+//! Built on subxt's *dynamic* API: calls, storage entries and runtime APIs are looked up by name
+//! in the metadata the node serves, and results are decoded by field name
+//! ([`super::decode`]), so a runtime upgrade that keeps names and meanings needs no new sn27.
+//!
+//! - The websocket reconnects by itself with exponential backoff (250 ms doubling to 10 s); a
+//!   read in flight during a drop waits for the new connection and is retried there, within
+//!   its timeout.
+//! - A background task follows the node's runtime-version subscription and swaps in the new
+//!   metadata and spec version on an upgrade, so signatures stay valid after it.
+//! - Every read has [`CALL_TIMEOUT`]; a submission waits at most [`INCLUSION_TIMEOUT`] for its
+//!   block and then for its events, and a refusal comes back as the pallet's error name with
+//!   [`super::errors::explain`]'s words.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parity_scale_codec::{Decode, Encode};
+use subxt::backend::rpc::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as Reconnecting};
+use subxt::backend::rpc::RpcClient;
+use subxt::config::DefaultExtrinsicParamsBuilder;
+use subxt::dynamic::Value;
+use subxt::error::{DispatchError, Error as SubxtError, TransactionError};
+use subxt::ext::scale_decode::DecodeAsType;
+use subxt::OnlineClient;
+use tokio::task::JoinHandle;
+
+use super::decode::{decode, HyperparamsFields, NeuronInfoLiteFields};
+use super::errors::explain;
+use super::extrinsic::{KeypairSigner, SubtensorCall, SubtensorConfig};
+use super::metadata::SUBTENSOR_PALLET;
+use super::types::{AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome};
+use super::{Chain, ChainError};
+use crate::wallet::{Keypair, PublicKey};
+
+/// The longest any single read or the submission itself may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a submitted extrinsic may take to land in a block and report its outcome
+/// (a block is 12 s; a busy transaction pool can hold it back a few blocks).
+pub const INCLUSION_TIMEOUT: Duration = Duration::from_secs(120);
+/// Mortality of signed extrinsics, in blocks, as the Python SDK signs.
+pub const ERA_PERIOD: u64 = 128;
+
+/// A connection to a subtensor node.
+pub struct Subtensor {
+    endpoint: String,
+    client: OnlineClient<SubtensorConfig>,
+    updater: JoinHandle<()>,
+}
+
+impl Drop for Subtensor {
+    fn drop(&mut self) {
+        self.updater.abort();
+    }
+}
+
+fn unreachable(endpoint: &str, error: impl std::fmt::Display) -> ChainError {
+    ChainError::Unavailable(format!("subtensor node {endpoint}: {error}"))
+}
+
+/// A timeout around one chain operation, named in the error.
+async fn bounded<T>(
+    endpoint: &str,
+    what: &str,
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T, SubxtError>>,
+) -> Result<T, ChainError> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result.map_err(|e| unreachable(endpoint, format_args!("{what}: {e}"))),
+        Err(_) => Err(unreachable(
+            endpoint,
+            format_args!("{what}: no answer within {} s", limit.as_secs()),
+        )),
+    }
+}
+
+impl Subtensor {
+    /// Connects to `endpoint` (giving up after [`CALL_TIMEOUT`]), reads genesis hash, runtime
+    /// version and metadata, and checks that every transaction extension can be filled.
+    pub async fn connect(endpoint: &str) -> Result<Self, ChainError> {
+        Self::connect_within(endpoint, CALL_TIMEOUT).await
+    }
+
+    /// [`Subtensor::connect`], giving up on the first connection after `limit`. Once
+    /// connected, a dropped connection is retried without end (backoff up to 10 s), since a
+    /// miner or validator must outlive a node restart.
+    pub async fn connect_within(endpoint: &str, limit: Duration) -> Result<Self, ChainError> {
+        let rpc = tokio::time::timeout(
+            limit,
+            Reconnecting::builder()
+                .retry_policy(
+                    ExponentialBackoff::from_millis(250).max_delay(Duration::from_secs(10)),
+                )
+                .request_timeout(CALL_TIMEOUT)
+                .connection_timeout(Duration::from_secs(10))
+                .build(endpoint),
+        )
+        .await
+        .map_err(|_| {
+            unreachable(
+                endpoint,
+                format_args!("no connection within {} s", limit.as_secs_f32()),
+            )
+        })?
+        .map_err(|e| unreachable(endpoint, e))?;
+        let client = bounded(
+            endpoint,
+            "reading genesis, runtime version and metadata",
+            CALL_TIMEOUT,
+            OnlineClient::<SubtensorConfig>::from_rpc_client(RpcClient::new(rpc)),
+        )
+        .await?;
+        check_runtime(endpoint, &client)?;
+        let updater = tokio::spawn(follow_runtime_upgrades(
+            endpoint.to_string(),
+            client.clone(),
+        ));
+        Ok(Subtensor {
+            endpoint: endpoint.to_string(),
+            client,
+            updater,
+        })
+    }
+
+    fn unavailable(&self, error: impl std::fmt::Display) -> ChainError {
+        unreachable(&self.endpoint, error)
+    }
+
+    fn decode_error(&self, what: &str, error: impl std::fmt::Display) -> ChainError {
+        self.unavailable(format_args!(
+            "{what} does not decode with the node's metadata (spec {}): {error}",
+            self.client.runtime_version().spec_version
+        ))
+    }
+
+    async fn latest_block(&self) -> Result<(u64, subxt::utils::H256), ChainError> {
+        let block = bounded(
+            &self.endpoint,
+            "reading the latest block",
+            CALL_TIMEOUT,
+            self.client.blocks().at_latest(),
+        )
+        .await?;
+        Ok((block.number().into(), block.hash()))
+    }
+
+    /// Calls runtime API `api_method` (e.g. `NeuronInfoRuntimeApi`, `get_neurons_lite`) with
+    /// SCALE-encoded `args` and decodes its output type into `T` by field name.
+    async fn runtime_api<T: DecodeAsType>(
+        &self,
+        api: &str,
+        method: &str,
+        args: &[u8],
+    ) -> Result<T, ChainError> {
+        let metadata = self.client.metadata();
+        let output = metadata
+            .runtime_api_trait_by_name(api)
+            .and_then(|t| t.method_by_name(method).map(|m| m.output_ty()))
+            .ok_or_else(|| {
+                self.unavailable(format_args!(
+                    "runtime API {api}.{method} does not exist in spec {}",
+                    self.client.runtime_version().spec_version
+                ))
+            })?;
+        let name = format!("{api}_{method}");
+        let bytes = bounded(&self.endpoint, &name, CALL_TIMEOUT, async {
+            self.client
+                .runtime_api()
+                .at_latest()
+                .await?
+                .call_raw(&name, Some(args))
+                .await
+        })
+        .await?;
+        decode(&bytes, output, metadata.types()).map_err(|e| self.decode_error(&name, e))
+    }
+
+    /// Reads `SubtensorModule.<entry>` at `keys`: `None` when the chain holds no value, or,
+    /// with `or_default`, the entry's declared default instead.
+    async fn storage<T: DecodeAsType>(
+        &self,
+        entry: &str,
+        keys: Vec<Value>,
+        or_default: bool,
+    ) -> Result<Option<T>, ChainError> {
+        let address = subxt::dynamic::storage(SUBTENSOR_PALLET, entry, keys);
+        let what = format!("{SUBTENSOR_PALLET}.{entry}");
+        let value = bounded(&self.endpoint, &what, CALL_TIMEOUT, async {
+            let storage = self.client.storage().at_latest().await?;
+            if or_default {
+                storage.fetch_or_default(&address).await.map(Some)
+            } else {
+                storage.fetch(&address).await
+            }
+        })
+        .await?;
+        value
+            .map(|v| v.as_type::<T>().map_err(|e| self.decode_error(&what, e)))
+            .transpose()
+    }
+
+    /// A storage value with a default (`ValueQuery`), e.g. `Burn`.
+    async fn storage_value<T: DecodeAsType>(
+        &self,
+        entry: &str,
+        keys: Vec<Value>,
+    ) -> Result<T, ChainError> {
+        self.storage(entry, keys, true).await?.ok_or_else(|| {
+            self.decode_error(
+                &format!("{SUBTENSOR_PALLET}.{entry}"),
+                "no value and no default",
+            )
+        })
+    }
+
+    async fn uid_of(&self, netuid: u16, hotkey: &PublicKey) -> Result<Option<u16>, ChainError> {
+        self.storage(
+            "Uids",
+            vec![Value::u128(netuid.into()), Value::from_bytes(hotkey.0)],
+            false,
+        )
+        .await
+    }
+
+    /// Signs `call` with `signer`, submits it and waits until it is in a block and its events
+    /// say whether it succeeded; returns the block number.
+    async fn submit(&self, call: SubtensorCall, signer: &Keypair) -> Result<u64, ChainError> {
+        let name = call.name;
+        let payload = subxt::dynamic::tx(SUBTENSOR_PALLET, name, call.args);
+        let params = DefaultExtrinsicParamsBuilder::<SubtensorConfig>::new()
+            .mortal(ERA_PERIOD)
+            .build();
+        let progress = tokio::time::timeout(
+            CALL_TIMEOUT,
+            self.client
+                .tx()
+                .sign_and_submit_then_watch(&payload, &KeypairSigner(signer), params),
+        )
+        .await
+        .map_err(|_| self.unavailable(format_args!("submitting {name}: no answer within 30 s")))?
+        .map_err(|e| self.refusal(name, e))?;
+        let outcome = tokio::time::timeout(INCLUSION_TIMEOUT, async {
+            let in_block = progress.wait_for_finalized().await?;
+            let hash = in_block.block_hash();
+            in_block.wait_for_success().await?;
+            Ok::<_, SubxtError>(hash)
+        })
+        .await
+        .map_err(|_| {
+            self.unavailable(format_args!(
+                "{name} was submitted but not included within {} s; check the chain before \
+                 sending it again",
+                INCLUSION_TIMEOUT.as_secs()
+            ))
+        })?;
+        let hash = outcome.map_err(|e| self.refusal(name, e))?;
+        let header = bounded(
+            &self.endpoint,
+            "reading the inclusion block",
+            CALL_TIMEOUT,
+            async { self.client.blocks().at(hash).await },
+        )
+        .await?;
+        Ok(header.number().into())
+    }
+
+    /// A failed submission in plain words: a pallet error by name, an invalid transaction, or
+    /// the node being out of reach.
+    fn refusal(&self, call: &'static str, error: SubxtError) -> ChainError {
+        match error {
+            SubxtError::Runtime(DispatchError::Module(module)) => match module.details() {
+                Ok(details) => {
+                    let name = details.variant.name.clone();
+                    ChainError::Dispatch {
+                        call,
+                        explanation: explain(&name).to_string(),
+                        error: name.into(),
+                    }
+                }
+                Err(_) => ChainError::Dispatch {
+                    call,
+                    error: "UnknownModuleError".into(),
+                    explanation: format!(
+                        "pallet error bytes {:?} are not in the node's metadata",
+                        module.bytes()
+                    ),
+                },
+            },
+            SubxtError::Runtime(other) => ChainError::Dispatch {
+                call,
+                error: "DispatchError".into(),
+                explanation: other.to_string(),
+            },
+            SubxtError::Transaction(TransactionError::Invalid(reason)) => ChainError::Dispatch {
+                call,
+                error: "InvalidTransaction".into(),
+                explanation: format!(
+                    "the node refused the transaction ({reason}); a stale nonce, a runtime \
+                     upgrade in progress or a too-low balance for the fee are the usual causes"
+                ),
+            },
+            SubxtError::Extrinsic(e) => ChainError::Invalid(format!(
+                "cannot build {call} for spec {}: {e}",
+                self.client.runtime_version().spec_version
+            )),
+            other => self.unavailable(format_args!("{call}: {other}")),
+        }
+    }
+}
+
+/// Refuses a runtime sn27 cannot talk to: a call it makes is missing or changed shape, or a
+/// transaction extension needs data subxt's standard set does not provide.
+fn check_runtime(endpoint: &str, client: &OnlineClient<SubtensorConfig>) -> Result<(), ChainError> {
+    let offline = client.offline();
+    let probe = SubtensorCall::set_weights(0, &[0], &[1], 0);
+    let payload = subxt::dynamic::tx(SUBTENSOR_PALLET, probe.name, probe.args);
+    let params = DefaultExtrinsicParamsBuilder::<SubtensorConfig>::new()
+        .nonce(0)
+        .immortal()
+        .build();
+    match offline.tx().create_v4_partial_offline(&payload, params) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(ChainError::Unavailable(format!(
+            "subtensor node {endpoint} runs spec {} whose transactions sn27 cannot sign: {e} \
+             (a transaction extension with data sn27 does not know needs a newer sn27)",
+            client.runtime_version().spec_version
+        ))),
+    }
+}
+
+/// Swaps in new metadata and runtime version whenever the node upgrades its runtime; restarts
+/// the subscription with a pause when it ends (e.g. across a reconnect).
+async fn follow_runtime_upgrades(endpoint: String, client: OnlineClient<SubtensorConfig>) {
+    let mut pause = Duration::from_secs(1);
+    loop {
+        let updater = client.updater();
+        match updater.runtime_updates().await {
+            Ok(mut updates) => {
+                pause = Duration::from_secs(1);
+                while let Some(update) = updates.next().await {
+                    match update {
+                        Ok(update) => {
+                            let spec = update.runtime_version().spec_version;
+                            if updater.apply_update(update).is_ok() {
+                                tracing::info!(%endpoint, spec, "runtime upgraded; using its metadata");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(%endpoint, error = %e, "runtime update stream failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(%endpoint, error = %e, "cannot follow runtime upgrades"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// `System.Account` as far as sn27 reads it.
+#[derive(DecodeAsType)]
+#[decode_as_type(crate_path = "subxt::ext::scale_decode")]
+struct AccountInfo {
+    data: AccountData,
+}
+
+#[derive(DecodeAsType)]
+#[decode_as_type(crate_path = "subxt::ext::scale_decode")]
+struct AccountData {
+    free: u128,
+}
+
+#[async_trait]
+impl Chain for Subtensor {
+    async fn status(&self) -> Result<ChainStatus, ChainError> {
+        let (block, _) = self.latest_block().await?;
+        let metadata = self.client.metadata();
+        let block_time_ms = metadata
+            .pallet_by_name("Aura")
+            .and_then(|aura| aura.constant_by_name("SlotDuration"))
+            .and_then(|c| u64::decode(&mut c.value()).ok())
+            .unwrap_or(12_000);
+        Ok(ChainStatus {
+            endpoint: self.endpoint.clone(),
+            spec_version: Some(self.client.runtime_version().spec_version),
+            block,
+            block_time_ms,
+        })
+    }
+
+    async fn hyperparameters(&self, netuid: u16) -> Result<Hyperparameters, ChainError> {
+        let fields: Option<HyperparamsFields> = self
+            .runtime_api(
+                "SubnetInfoRuntimeApi",
+                "get_subnet_hyperparams_v2",
+                &netuid.encode(),
+            )
+            .await?;
+        let fields = fields.ok_or(ChainError::NoSubnet(netuid))?;
+        let key = || vec![Value::u128(netuid.into())];
+        let burn: u64 = self.storage_value("Burn", key()).await?;
+        let max_uids: u16 = self.storage_value("MaxAllowedUids", key()).await?;
+        let threshold: u64 = self.storage_value("StakeThreshold", vec![]).await?;
+        Ok(fields.into_hyperparameters(burn, max_uids, threshold))
+    }
+
+    async fn metagraph(&self, netuid: u16) -> Result<Metagraph, ChainError> {
+        let (block, _) = self.latest_block().await?;
+        let neurons: Vec<NeuronInfoLiteFields> = self
+            .runtime_api("NeuronInfoRuntimeApi", "get_neurons_lite", &netuid.encode())
+            .await?;
+        if neurons.is_empty() {
+            // An empty list is also what a missing subnet gives; tell the two apart.
+            self.hyperparameters(netuid).await?;
+        }
+        let mut neurons: Vec<NeuronInfo> = neurons.into_iter().map(NeuronInfo::from).collect();
+        neurons.sort_by_key(|n| n.uid);
+        Ok(Metagraph {
+            netuid,
+            block,
+            neurons,
+        })
+    }
+
+    async fn balance(&self, account: &PublicKey) -> Result<u64, ChainError> {
+        let address =
+            subxt::dynamic::storage("System", "Account", vec![Value::from_bytes(account.0)]);
+        let value = bounded(&self.endpoint, "System.Account", CALL_TIMEOUT, async {
+            self.client
+                .storage()
+                .at_latest()
+                .await?
+                .fetch(&address)
+                .await
+        })
+        .await?;
+        let free = match value {
+            Some(v) => {
+                v.as_type::<AccountInfo>()
+                    .map_err(|e| self.decode_error("System.Account", e))?
+                    .data
+                    .free
+            }
+            None => 0,
+        };
+        Ok(u64::try_from(free).unwrap_or(u64::MAX))
+    }
+
+    async fn burned_register(
+        &self,
+        coldkey: &Keypair,
+        netuid: u16,
+        hotkey: &PublicKey,
+    ) -> Result<u16, ChainError> {
+        self.submit(SubtensorCall::burned_register(netuid, hotkey), coldkey)
+            .await?;
+        self.uid_of(netuid, hotkey).await?.ok_or_else(|| {
+            self.unavailable(format_args!(
+                "burned_register was included but {hotkey} has no uid on netuid {netuid}"
+            ))
+        })
+    }
+
+    async fn serve_axon(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        axon: AxonInfo,
+    ) -> Result<ServeOutcome, ChainError> {
+        let block = self
+            .submit(SubtensorCall::serve_axon(netuid, &axon), hotkey)
+            .await?;
+        Ok(ServeOutcome::Served { block })
+    }
+
+    async fn set_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        dests: &[u16],
+        weights: &[u16],
+        version_key: u64,
+    ) -> Result<(), ChainError> {
+        self.check_weights_rate(hotkey, netuid).await?;
+        self.submit(
+            SubtensorCall::set_weights(netuid, dests, weights, version_key),
+            hotkey,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn commit_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        commit_hash: [u8; 32],
+    ) -> Result<(), ChainError> {
+        self.submit(SubtensorCall::commit_weights(netuid, commit_hash), hotkey)
+            .await
+            .map(drop)
+    }
+
+    async fn reveal_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        uids: &[u16],
+        values: &[u16],
+        salt: &[u16],
+        version_key: u64,
+    ) -> Result<(), ChainError> {
+        self.submit(
+            SubtensorCall::reveal_weights(netuid, uids, values, salt, version_key),
+            hotkey,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn weights(&self, netuid: u16) -> Result<Vec<(u16, Vec<(u16, u16)>)>, ChainError> {
+        let address = subxt::dynamic::storage(
+            SUBTENSOR_PALLET,
+            "Weights",
+            vec![Value::u128(netuid.into())],
+        );
+        let pairs = bounded(
+            &self.endpoint,
+            "SubtensorModule.Weights",
+            CALL_TIMEOUT,
+            async {
+                let storage = self.client.storage().at_latest().await?;
+                let mut stream = storage.iter(address).await?;
+                let mut pairs = Vec::new();
+                while let Some(pair) = stream.next().await {
+                    pairs.push(pair?);
+                }
+                Ok(pairs)
+            },
+        )
+        .await?;
+        let mut rows = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            // The second key is the setter's uid (Identity hasher: its two bytes end the key).
+            let key = &pair.key_bytes;
+            let uid = key
+                .len()
+                .checked_sub(2)
+                .map(|at| u16::from_le_bytes([key[at], key[at + 1]]))
+                .ok_or_else(|| self.decode_error("SubtensorModule.Weights key", "too short"))?;
+            let row: Vec<(u16, u16)> = pair
+                .value
+                .as_type()
+                .map_err(|e| self.decode_error("SubtensorModule.Weights", e))?;
+            if !row.is_empty() {
+                rows.push((uid, row));
+            }
+        }
+        rows.sort_by_key(|(uid, _)| *uid);
+        Ok(rows)
+    }
+}
+
+impl Subtensor {
+    /// Refuses before sending (and paying nothing for a doomed extrinsic) when the hotkey set
+    /// weights less than the subnet's rate limit ago, as the SDK checks.
+    async fn check_weights_rate(&self, hotkey: &Keypair, netuid: u16) -> Result<(), ChainError> {
+        let hotkey_public = hotkey.public();
+        let Some(uid) = self.uid_of(netuid, &hotkey_public).await? else {
+            return Err(ChainError::Dispatch {
+                call: "set_weights",
+                error: "HotKeyNotRegisteredInSubNet".into(),
+                explanation: format!(
+                    "{hotkey_public} is not registered on netuid {netuid}; run `sn27 register` first"
+                ),
+            });
+        };
+        let hyper = self.hyperparameters(netuid).await?;
+        if hyper.commit_reveal_enabled || hyper.weights_rate_limit == 0 {
+            return Ok(());
+        }
+        let neuron: Option<NeuronInfoLiteFields> = self
+            .runtime_api(
+                "NeuronInfoRuntimeApi",
+                "get_neuron_lite",
+                &(netuid, uid).encode(),
+            )
+            .await?;
+        let (now, _) = self.latest_block().await?;
+        let last = neuron.map(|n| n.last_update).unwrap_or(0);
+        let next = last.saturating_add(hyper.weights_rate_limit);
+        if last > 0 && now < next {
+            return Err(ChainError::Dispatch {
+                call: "set_weights",
+                error: "SettingWeightsTooFast".into(),
+                explanation: format!(
+                    "weights set too fast: wait {} blocks (last set at block {last}, rate limit \
+                     {} blocks)",
+                    next - now,
+                    hyper.weights_rate_limit
+                ),
+            });
+        }
+        Ok(())
+    }
+}

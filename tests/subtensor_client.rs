@@ -1,0 +1,1103 @@
+//! The online subtensor client against a node that speaks the real JSON-RPC methods over a
+//! websocket and serves a real finney runtime's metadata (`../shared/metadata/`).
+//!
+//! No subtensor node can run here, so this node is small: it keeps storage and runtime-API
+//! answers the test sets (encoded with the runtime's own type registry), and for every submitted
+//! extrinsic decodes it with the metadata, records call, arguments, signer and nonce, puts it in
+//! a new block and writes that block's `System.Events` as a real node would — success, or a
+//! `SubtensorModule` error chosen by the test. The client under test is the production one
+//! (subxt's legacy RPC backend over the reconnecting websocket client).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jsonrpsee::server::{RpcModule, Server, ServerHandle, SubscriptionMessage};
+use jsonrpsee::types::ErrorObjectOwned;
+use parity_scale_codec::{Decode, Encode};
+use scale_info::{PortableRegistry, TypeDef, TypeDefPrimitive};
+use serde_json::{json, Value as Json};
+use sn27::chain::extrinsic::SubtensorConfig;
+use sn27::chain::metadata::RuntimeCatalogue;
+use sn27::chain::subtensor::Subtensor;
+use sn27::chain::{AxonInfo, Chain, ChainError, ServeOutcome};
+use sn27::wallet::{Keypair, PublicKey};
+use subxt::ext::scale_value::{self, Composite, Primitive, Value, ValueDef};
+use subxt::Metadata;
+
+/// Finney's genesis hash (`bittensor-wire.md` §5.1).
+const FINNEY_GENESIS: &str = "2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    hex::decode(text.trim_start_matches("0x")).expect("hex from the client")
+}
+
+fn block_hash(number: u64) -> [u8; 32] {
+    if number == 0 {
+        return hex::decode(FINNEY_GENESIS).unwrap().try_into().unwrap();
+    }
+    use blake2::digest::consts::U32;
+    use blake2::{Blake2b, Digest};
+    Blake2b::<U32>::digest(number.to_le_bytes()).into()
+}
+
+/// The value of type `id` with every number zero, every option `None`, every sequence empty
+/// and every enum at its first variant.
+fn zero(types: &PortableRegistry, id: u32) -> Value<()> {
+    let ty = types.resolve(id).unwrap();
+    match &ty.type_def {
+        TypeDef::Composite(c)
+            if !c.fields.is_empty() && c.fields.iter().all(|f| f.name.is_some()) =>
+        {
+            Value::named_composite(
+                c.fields
+                    .iter()
+                    .map(|f| (f.name.clone().unwrap(), zero(types, f.ty.id))),
+            )
+        }
+        TypeDef::Composite(c) => {
+            Value::unnamed_composite(c.fields.iter().map(|f| zero(types, f.ty.id)))
+        }
+        TypeDef::Variant(v) => {
+            let variant = &v.variants[0];
+            Value::unnamed_variant(
+                variant.name.clone(),
+                variant.fields.iter().map(|f| zero(types, f.ty.id)),
+            )
+        }
+        TypeDef::Sequence(_) => Value::unnamed_composite(Vec::new()),
+        TypeDef::Array(a) => {
+            Value::unnamed_composite((0..a.len).map(|_| zero(types, a.type_param.id)))
+        }
+        TypeDef::Tuple(t) => Value::unnamed_composite(t.fields.iter().map(|f| zero(types, f.id))),
+        TypeDef::Compact(c) => zero(types, c.type_param.id),
+        TypeDef::BitSequence(_) => Value::bit_sequence(scale_value::BitSequence::new()),
+        TypeDef::Primitive(TypeDefPrimitive::Bool) => Value::bool(false),
+        TypeDef::Primitive(TypeDefPrimitive::Str) => Value::string(""),
+        TypeDef::Primitive(_) => Value::u128(0),
+    }
+}
+
+/// `value` with its top-level named field `name` replaced.
+fn with(mut value: Value<()>, name: &str, new: Value<()>) -> Value<()> {
+    let ValueDef::Composite(Composite::Named(fields)) = &mut value.value else {
+        panic!("not a struct: {value:?}");
+    };
+    let slot = fields
+        .iter_mut()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no field {name}"));
+    slot.1 = new;
+    value
+}
+
+fn encode(types: &PortableRegistry, id: u32, value: &Value<()>) -> Vec<u8> {
+    let mut out = Vec::new();
+    scale_value::scale::encode_as_type(value, id, types, &mut out).unwrap();
+    out
+}
+
+/// The type of the one field of variant `variant` (e.g. `Some`) of enum `id`.
+fn variant_field(types: &PortableRegistry, id: u32, variant: &str) -> u32 {
+    let TypeDef::Variant(v) = &types.resolve(id).unwrap().type_def else {
+        panic!("type {id} is not an enum");
+    };
+    v.variants
+        .iter()
+        .find(|x| x.name == variant)
+        .unwrap()
+        .fields[0]
+        .ty
+        .id
+}
+
+/// The type of field `field` of variant `variant` of the type at `path`.
+fn event_field(types: &PortableRegistry, path: &[&str], variant: &str, field: &str) -> u32 {
+    let ty = types
+        .types
+        .iter()
+        .find(|t| {
+            t.ty.path
+                .segments
+                .iter()
+                .map(String::as_str)
+                .eq(path.iter().copied())
+        })
+        .unwrap_or_else(|| panic!("no type {path:?}"));
+    let TypeDef::Variant(v) = &ty.ty.type_def else {
+        panic!("{path:?} is not an enum");
+    };
+    let variant = v.variants.iter().find(|x| x.name == variant).unwrap();
+    variant
+        .fields
+        .iter()
+        .find(|f| f.name.as_deref() == Some(field))
+        .unwrap()
+        .ty
+        .id
+}
+
+/// One extrinsic the node accepted.
+#[derive(Debug, Clone)]
+struct Submitted {
+    call: String,
+    /// Argument values flattened to numbers.
+    args: Vec<Vec<u128>>,
+    signer: [u8; 32],
+    nonce: u64,
+    spec: u32,
+}
+
+struct Runtime {
+    spec: u32,
+    metadata_bytes: Vec<u8>,
+    metadata: Metadata,
+    catalogue: RuntimeCatalogue,
+}
+
+impl Runtime {
+    fn load(spec: u32) -> Self {
+        let metadata_bytes = common::metadata_bytes(spec);
+        let metadata = Metadata::decode(&mut &metadata_bytes[..]).unwrap();
+        let catalogue = RuntimeCatalogue::decode(&metadata_bytes).unwrap();
+        Runtime {
+            spec,
+            metadata_bytes,
+            metadata,
+            catalogue,
+        }
+    }
+
+    fn version(&self) -> u32 {
+        self.catalogue.metadata_version
+    }
+
+    fn storage_key(&self, pallet: &str, entry: &str, keys: Vec<subxt::dynamic::Value>) -> Vec<u8> {
+        let address = subxt::dynamic::storage(pallet, entry, keys);
+        subxt::ext::subxt_core::storage::get_address_bytes(&address, &self.metadata).unwrap()
+    }
+
+    fn runtime_version(&self) -> Json {
+        json!({
+            "specName": "node-subtensor", "implName": "node-subtensor", "authoringVersion": 1,
+            "specVersion": self.spec, "implVersion": 1, "apis": [], "transactionVersion": 1,
+            "systemVersion": 1, "stateVersion": 1
+        })
+    }
+
+    /// `System.LastRuntimeUpgrade` naming this runtime, as key and value.
+    fn last_runtime_upgrade(&self) -> (Vec<u8>, Vec<u8>) {
+        let id = self
+            .catalogue
+            .storage_value_type("System", "LastRuntimeUpgrade")
+            .unwrap();
+        let value = Value::named_composite([
+            ("spec_version", Value::u128(self.spec.into())),
+            ("spec_name", Value::string("node-subtensor")),
+        ]);
+        (
+            self.storage_key("System", "LastRuntimeUpgrade", vec![]),
+            encode(self.catalogue.types(), id, &value),
+        )
+    }
+
+    /// `System.Events` of a block holding one extrinsic that succeeded or failed with
+    /// `SubtensorModule::<error>`.
+    fn events(&self, error: Option<&str>) -> Vec<u8> {
+        let types = self.catalogue.types();
+        let events = self
+            .catalogue
+            .storage_value_type("System", "Events")
+            .unwrap();
+        let path = ["frame_system", "pallet", "Event"];
+        let info = zero(
+            types,
+            event_field(types, &path, "ExtrinsicSuccess", "dispatch_info"),
+        );
+        let event = match error {
+            None => Value::named_variant("ExtrinsicSuccess", [("dispatch_info", info)]),
+            Some(name) => {
+                let pallet = self.metadata.pallet_by_name("SubtensorModule").unwrap();
+                let TypeDef::Variant(errors) = &types
+                    .resolve(pallet.error_ty_id().unwrap())
+                    .unwrap()
+                    .type_def
+                else {
+                    panic!("pallet errors are an enum");
+                };
+                let index = errors
+                    .variants
+                    .iter()
+                    .find(|v| v.name == name)
+                    .unwrap()
+                    .index;
+                let module = Value::named_composite([
+                    ("index", Value::u128(pallet.index().into())),
+                    ("error", Value::from_bytes([index, 0, 0, 0])),
+                ]);
+                Value::named_variant(
+                    "ExtrinsicFailed",
+                    [
+                        ("dispatch_error", Value::unnamed_variant("Module", [module])),
+                        ("dispatch_info", info),
+                    ],
+                )
+            }
+        };
+        let record = Value::named_composite([
+            (
+                "phase",
+                Value::unnamed_variant("ApplyExtrinsic", [Value::u128(0)]),
+            ),
+            ("event", Value::unnamed_variant("System", [event])),
+            ("topics", Value::unnamed_composite(Vec::new())),
+        ]);
+        encode(types, events, &Value::unnamed_composite([record]))
+    }
+}
+
+/// What the node holds.
+struct Node {
+    runtime: Runtime,
+    block: u64,
+    /// Block number → extrinsics (hex) of the blocks the node made.
+    bodies: HashMap<u64, Vec<String>>,
+    storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    events: HashMap<[u8; 32], Vec<u8>>,
+    /// `System.LastRuntimeUpgrade` from a block on, oldest first (read at the block asked for,
+    /// as the updater checks which block brought the upgrade).
+    last_upgrade: Vec<(u64, Vec<u8>)>,
+    /// How often metadata was asked for.
+    metadata_reads: usize,
+    /// `method ‖ params` → SCALE answer.
+    apis: HashMap<(String, Vec<u8>), Vec<u8>>,
+    nonces: HashMap<[u8; 32], u64>,
+    submitted: Vec<Submitted>,
+    /// Pallet error for the next submissions (front first); empty means success.
+    verdicts: VecDeque<Option<&'static str>>,
+    /// Storage writes to make when the next extrinsic lands.
+    on_inclusion: Vec<(Vec<u8>, Vec<u8>)>,
+    upgrades: tokio::sync::watch::Sender<u32>,
+}
+
+type Shared = Arc<Mutex<Node>>;
+
+fn header(number: u64) -> Json {
+    json!({
+        "parentHash": hex0x(&block_hash(number.saturating_sub(1))),
+        "number": format!("0x{number:x}"),
+        "stateRoot": hex0x(&[0u8; 32]),
+        "extrinsicsRoot": hex0x(&[0u8; 32]),
+        "digest": {"logs": []}
+    })
+}
+
+fn number_of(node: &Node, hash: &str) -> Option<u64> {
+    let hash = unhex(hash);
+    (0..=node.block)
+        .rev()
+        .find(|n| block_hash(*n).as_slice() == hash.as_slice())
+}
+
+fn rpc_error(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32000, message.into(), None::<()>)
+}
+
+fn numbers(value: &Value<u32>) -> Vec<u128> {
+    match &value.value {
+        ValueDef::Primitive(Primitive::U128(n)) => vec![*n],
+        ValueDef::Composite(c) => c.values().flat_map(numbers).collect(),
+        ValueDef::Variant(v) => v.values.values().flat_map(numbers).collect(),
+        other => panic!("unexpected argument {other:?}"),
+    }
+}
+
+/// Accepts one extrinsic: decodes it, records it, makes a block with it and its events.
+fn include(node: &mut Node, hex: &str) -> Result<u64, ErrorObjectOwned> {
+    let bytes = unhex(hex);
+    let decoded = subxt::ext::subxt_core::blocks::decode_from::<SubtensorConfig>(
+        vec![bytes],
+        node.runtime.metadata.clone(),
+    )
+    .map_err(|e| rpc_error(format!("extrinsic does not decode: {e}")))?;
+    let extrinsic = decoded.iter().next().unwrap();
+    let signer: [u8; 32] = extrinsic.address_bytes().unwrap()[1..].try_into().unwrap();
+    let nonce = extrinsic.transaction_extensions().unwrap().nonce().unwrap();
+    let expected = node.nonces.get(&signer).copied().unwrap_or(0);
+    if nonce != expected {
+        return Err(rpc_error(format!(
+            "1010: Invalid Transaction: nonce {nonce}, expected {expected}"
+        )));
+    }
+    node.nonces.insert(signer, expected + 1);
+    let fields = extrinsic.field_values().unwrap();
+    node.submitted.push(Submitted {
+        call: extrinsic.variant_name().unwrap().to_string(),
+        args: fields.values().map(numbers).collect(),
+        signer,
+        nonce,
+        spec: node.runtime.spec,
+    });
+    node.block += 1;
+    let number = node.block;
+    node.bodies.insert(number, vec![hex.to_string()]);
+    let verdict = node.verdicts.pop_front().flatten();
+    if verdict.is_none() {
+        for (key, value) in std::mem::take(&mut node.on_inclusion) {
+            node.storage.insert(key, value);
+        }
+    }
+    let events = node.runtime.events(verdict);
+    node.events.insert(block_hash(number), events);
+    Ok(number)
+}
+
+async fn start(node: Shared, addr: SocketAddr) -> (ServerHandle, SocketAddr) {
+    let server = Server::builder().build(addr).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut module = RpcModule::new(node);
+
+    module
+        .register_method("chain_getBlockHash", |params, node: &Shared, _| {
+            let n: Option<u64> = params.sequence().optional_next().unwrap_or(None);
+            let node = node.lock().unwrap();
+            Ok::<_, ErrorObjectOwned>(hex0x(&block_hash(n.unwrap_or(node.block))))
+        })
+        .unwrap();
+    module
+        .register_method("chain_getFinalizedHead", |_, node: &Shared, _| {
+            Ok::<_, ErrorObjectOwned>(hex0x(&block_hash(node.lock().unwrap().block)))
+        })
+        .unwrap();
+    module
+        .register_method("chain_getHeader", |params, node: &Shared, _| {
+            let hash: Option<String> = params.sequence().optional_next().unwrap_or(None);
+            let node = node.lock().unwrap();
+            let number = match hash {
+                Some(h) => number_of(&node, &h),
+                None => Some(node.block),
+            };
+            Ok::<_, ErrorObjectOwned>(number.map(header))
+        })
+        .unwrap();
+    module
+        .register_method("chain_getBlock", |params, node: &Shared, _| {
+            let hash: String = params.one().map_err(|e| rpc_error(e.to_string()))?;
+            let node = node.lock().unwrap();
+            Ok::<_, ErrorObjectOwned>(number_of(&node, &hash).map(|n| {
+                json!({
+                    "block": {"header": header(n), "extrinsics": node.bodies.get(&n).cloned().unwrap_or_default()},
+                    "justifications": null
+                })
+            }))
+        })
+        .unwrap();
+    module
+        .register_method("state_getRuntimeVersion", |_, node: &Shared, _| {
+            Ok::<_, ErrorObjectOwned>(node.lock().unwrap().runtime.runtime_version())
+        })
+        .unwrap();
+    module
+        .register_method("system_accountNextIndex", |params, node: &Shared, _| {
+            let ss58: String = params.one().map_err(|e| rpc_error(e.to_string()))?;
+            let key = PublicKey::from_ss58(&ss58).map_err(|e| rpc_error(e.to_string()))?;
+            Ok::<_, ErrorObjectOwned>(
+                node.lock()
+                    .unwrap()
+                    .nonces
+                    .get(&key.0)
+                    .copied()
+                    .unwrap_or(0),
+            )
+        })
+        .unwrap();
+    module
+        .register_method("state_call", |params, node: &Shared, _| {
+            let mut seq = params.sequence();
+            let method: String = seq.next().map_err(|e| rpc_error(e.to_string()))?;
+            let data: String = seq.next().map_err(|e| rpc_error(e.to_string()))?;
+            let data = unhex(&data);
+            let mut node = node.lock().unwrap();
+            if method == "AccountNonceApi_account_nonce" {
+                let account: [u8; 32] = data[..].try_into().map_err(|_| rpc_error("account"))?;
+                let nonce = node.nonces.get(&account).copied().unwrap_or(0) as u32;
+                return Ok(hex0x(&nonce.encode()));
+            }
+            if method == "Metadata_metadata_at_version" {
+                let version = u32::decode(&mut &data[..]).unwrap();
+                node.metadata_reads += 1;
+                let answer = (version == node.runtime.version())
+                    .then(|| node.runtime.metadata_bytes.clone());
+                return Ok(hex0x(&answer.encode()));
+            }
+            node.apis
+                .get(&(method.clone(), data))
+                .map(|bytes| hex0x(bytes))
+                .ok_or_else(|| rpc_error(format!("no answer set for {method}")))
+        })
+        .unwrap();
+    module
+        .register_method("state_getStorage", |params, node: &Shared, _| {
+            let mut seq = params.sequence();
+            let key: String = seq.next().map_err(|e| rpc_error(e.to_string()))?;
+            let at: Option<String> = seq.optional_next().unwrap_or(None);
+            let node = node.lock().unwrap();
+            let key = unhex(&key);
+            let events_key = node.runtime.storage_key("System", "Events", vec![]);
+            let upgrade_key = node
+                .runtime
+                .storage_key("System", "LastRuntimeUpgrade", vec![]);
+            let value = if key == events_key {
+                at.and_then(|h| node.events.get(unhex(&h).as_slice()).cloned())
+            } else if key == upgrade_key {
+                let at = at.and_then(|h| number_of(&node, &h)).unwrap_or(node.block);
+                node.last_upgrade
+                    .iter()
+                    .rev()
+                    .find(|(from, _)| *from <= at)
+                    .map(|(_, v)| v.clone())
+            } else {
+                node.storage.get(&key).cloned()
+            };
+            Ok::<_, ErrorObjectOwned>(value.map(|v| hex0x(&v)))
+        })
+        .unwrap();
+    module
+        .register_method("state_getKeysPaged", |params, node: &Shared, _| {
+            let mut seq = params.sequence();
+            let prefix: String = seq.next().map_err(|e| rpc_error(e.to_string()))?;
+            let count: usize = seq.next().map_err(|e| rpc_error(e.to_string()))?;
+            let start: Option<String> = seq.optional_next().unwrap_or(None);
+            let prefix = unhex(&prefix);
+            let start = start.map(|s| unhex(&s)).unwrap_or_default();
+            let node = node.lock().unwrap();
+            let keys: Vec<String> = node
+                .storage
+                .keys()
+                .filter(|k| k.starts_with(&prefix) && **k > start)
+                .take(count)
+                .map(|k| hex0x(k))
+                .collect();
+            Ok::<_, ErrorObjectOwned>(keys)
+        })
+        .unwrap();
+    module
+        .register_method("state_queryStorageAt", |params, node: &Shared, _| {
+            let keys: Vec<String> = params
+                .sequence()
+                .next()
+                .map_err(|e| rpc_error(e.to_string()))?;
+            let node = node.lock().unwrap();
+            let changes: Vec<Json> = keys
+                .iter()
+                .map(|k| json!([k, node.storage.get(&unhex(k)).map(|v| hex0x(v))]))
+                .collect();
+            Ok::<_, ErrorObjectOwned>(
+                json!([{"block": hex0x(&block_hash(node.block)), "changes": changes}]),
+            )
+        })
+        .unwrap();
+    module
+        .register_subscription(
+            "author_submitAndWatchExtrinsic",
+            "author_extrinsicUpdate",
+            "author_unwatchExtrinsic",
+            |params, pending, node: Arc<Shared>, _| async move {
+                let hex: String = match params.one() {
+                    Ok(hex) => hex,
+                    Err(e) => {
+                        pending.reject(e).await;
+                        return Ok(());
+                    }
+                };
+                let included = include(&mut node.lock().unwrap(), &hex);
+                let number = match included {
+                    Ok(number) => number,
+                    Err(e) => {
+                        pending.reject(e).await;
+                        return Ok(());
+                    }
+                };
+                let sink = pending.accept().await?;
+                let hash = hex0x(&block_hash(number));
+                for status in [
+                    json!("ready"),
+                    json!({"inBlock": hash}),
+                    json!({"finalized": hash}),
+                ] {
+                    sink.send(SubscriptionMessage::from_json(&status)?).await?;
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    module
+        .register_subscription(
+            "state_subscribeRuntimeVersion",
+            "state_runtimeVersion",
+            "state_unsubscribeRuntimeVersion",
+            |_, pending, node: Arc<Shared>, _| async move {
+                let mut upgrades = node.lock().unwrap().upgrades.subscribe();
+                let sink = pending.accept().await?;
+                loop {
+                    let version = node.lock().unwrap().runtime.runtime_version();
+                    sink.send(SubscriptionMessage::from_json(&version)?).await?;
+                    tokio::select! {
+                        changed = upgrades.changed() => if changed.is_err() { return Ok(()) },
+                        _ = sink.closed() => return Ok(()),
+                    }
+                }
+            },
+        )
+        .unwrap();
+    module
+        .register_subscription(
+            "chain_subscribeFinalizedHeads",
+            "chain_finalizedHead",
+            "chain_unsubscribeFinalizedHeads",
+            |_, pending, node: Arc<Shared>, _| async move {
+                let mut changes = node.lock().unwrap().upgrades.subscribe();
+                let sink = pending.accept().await?;
+                loop {
+                    let head = header(node.lock().unwrap().block);
+                    sink.send(SubscriptionMessage::from_json(&head)?).await?;
+                    tokio::select! {
+                        changed = changes.changed() => if changed.is_err() { return Ok(()) },
+                        _ = sink.closed() => return Ok(()),
+                    }
+                }
+            },
+        )
+        .unwrap();
+    (server.start(module), addr)
+}
+
+/// Moves the node to `spec` as a runtime upgrade does: a new block whose
+/// `System.LastRuntimeUpgrade` names the new spec, announced to subscribers.
+fn upgrade(node: &Shared, spec: u32) {
+    let mut node = node.lock().unwrap();
+    node.runtime = Runtime::load(spec);
+    node.block += 1;
+    let (_, value) = node.runtime.last_runtime_upgrade();
+    let block = node.block;
+    node.last_upgrade.push((block, value));
+    node.upgrades.send_replace(spec);
+}
+
+/// A neuron as `NeuronInfoLite` of this runtime.
+fn neuron(
+    runtime: &Runtime,
+    uid: u16,
+    hotkey: &PublicKey,
+    stake: u64,
+    last_update: u64,
+    axon: &AxonInfo,
+) -> Value<()> {
+    let types = runtime.catalogue.types();
+    let list = runtime
+        .catalogue
+        .runtime_api_output("NeuronInfoRuntimeApi", "get_neurons_lite")
+        .unwrap();
+    let TypeDef::Sequence(seq) = &types.resolve(list).unwrap().type_def else {
+        panic!("get_neurons_lite returns a list");
+    };
+    let mut value = zero(types, seq.type_param.id);
+    let axon_value = Value::named_composite([
+        ("block", Value::u128(axon.block.into())),
+        ("version", Value::u128(axon.version.into())),
+        ("ip", Value::u128(axon.ip)),
+        ("port", Value::u128(axon.port.into())),
+        ("ip_type", Value::u128(axon.ip_type.into())),
+        ("protocol", Value::u128(axon.protocol.into())),
+        ("placeholder1", Value::u128(0)),
+        ("placeholder2", Value::u128(0)),
+    ]);
+    for (name, new) in [
+        ("hotkey", Value::from_bytes(hotkey.0)),
+        ("coldkey", Value::from_bytes([9u8; 32])),
+        ("uid", Value::u128(uid.into())),
+        ("netuid", Value::u128(27)),
+        ("active", Value::bool(true)),
+        ("axon_info", axon_value),
+        (
+            "stake",
+            Value::unnamed_composite([Value::unnamed_composite([
+                Value::from_bytes([9u8; 32]),
+                Value::u128(stake.into()),
+            ])]),
+        ),
+        ("last_update", Value::u128(last_update.into())),
+        ("validator_permit", Value::bool(uid == 0)),
+    ] {
+        value = with(value, name, new);
+    }
+    value
+}
+
+fn hyperparams(runtime: &Runtime, weights_rate_limit: u64) -> Vec<u8> {
+    let types = runtime.catalogue.types();
+    let id = runtime
+        .catalogue
+        .runtime_api_output("SubnetInfoRuntimeApi", "get_subnet_hyperparams_v2")
+        .unwrap();
+    let inner = variant_field(types, id, "Some");
+    let mut value = zero(types, inner);
+    for (name, v) in [
+        ("tempo", 360u128),
+        ("weights_version", 183),
+        ("weights_rate_limit", weights_rate_limit.into()),
+        ("serving_rate_limit", 50),
+        ("max_validators", 64),
+        ("min_allowed_weights", 1),
+        ("max_weights_limit", 65535),
+    ] {
+        value = with(value, name, Value::u128(v));
+    }
+    value = with(value, "registration_allowed", Value::bool(true));
+    encode(types, id, &Value::unnamed_variant("Some", [value]))
+}
+
+struct Fixture {
+    node: Shared,
+    handle: ServerHandle,
+    addr: SocketAddr,
+    validator: Keypair,
+    miner: Keypair,
+}
+
+/// A node at block 1000 on `spec`, subnet 27 with a validator (uid 0) and a miner (uid 1).
+async fn fixture(spec: u32) -> Fixture {
+    let runtime = Runtime::load(spec);
+    let validator = Keypair::from_secret_bytes(&[1; 32]).unwrap();
+    let miner = Keypair::from_secret_bytes(&[2; 32]).unwrap();
+    let axon = AxonInfo::for_address("10.0.0.2".parse().unwrap(), 8091, 183);
+    let neurons = Value::unnamed_composite([
+        neuron(
+            &runtime,
+            0,
+            &validator.public(),
+            5_000_000_000_000,
+            995,
+            &AxonInfo::default(),
+        ),
+        neuron(&runtime, 1, &miner.public(), 0, 0, &axon),
+    ]);
+    let list = runtime
+        .catalogue
+        .runtime_api_output("NeuronInfoRuntimeApi", "get_neurons_lite")
+        .unwrap();
+    let types = runtime.catalogue.types();
+    let mut apis = HashMap::new();
+    apis.insert(
+        (
+            "NeuronInfoRuntimeApi_get_neurons_lite".to_string(),
+            27u16.encode(),
+        ),
+        encode(types, list, &neurons),
+    );
+    let one = runtime
+        .catalogue
+        .runtime_api_output("NeuronInfoRuntimeApi", "get_neuron_lite")
+        .unwrap();
+    let ValueDef::Composite(all) = &neurons.value else {
+        unreachable!()
+    };
+    for (uid, n) in all.values().enumerate() {
+        apis.insert(
+            (
+                "NeuronInfoRuntimeApi_get_neuron_lite".to_string(),
+                (27u16, uid as u16).encode(),
+            ),
+            encode(types, one, &Value::unnamed_variant("Some", [n.clone()])),
+        );
+    }
+    apis.insert(
+        (
+            "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2".to_string(),
+            27u16.encode(),
+        ),
+        hyperparams(&runtime, 100),
+    );
+    apis.insert(
+        (
+            "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2".to_string(),
+            99u16.encode(),
+        ),
+        vec![0],
+    );
+    apis.insert(
+        (
+            "NeuronInfoRuntimeApi_get_neurons_lite".to_string(),
+            99u16.encode(),
+        ),
+        vec![0],
+    );
+    let mut storage = BTreeMap::new();
+    let net = || subxt::dynamic::Value::u128(27);
+    storage.insert(
+        runtime.storage_key("SubtensorModule", "Burn", vec![net()]),
+        1_500_000_000u64.encode(),
+    );
+    for (uid, key) in [(0u16, validator.public()), (1, miner.public())] {
+        storage.insert(
+            runtime.storage_key(
+                "SubtensorModule",
+                "Uids",
+                vec![net(), subxt::dynamic::Value::from_bytes(key.0)],
+            ),
+            uid.encode(),
+        );
+    }
+    // uid 0 weights uid 1 fully, uid 1 has set none.
+    storage.insert(
+        runtime.storage_key(
+            "SubtensorModule",
+            "Weights",
+            vec![net(), subxt::dynamic::Value::u128(0)],
+        ),
+        vec![(1u16, 65535u16)].encode(),
+    );
+    let (_, last_upgrade) = runtime.last_runtime_upgrade();
+    let (upgrades, _) = tokio::sync::watch::channel(spec);
+    let node = Arc::new(Mutex::new(Node {
+        runtime,
+        block: 1000,
+        bodies: HashMap::new(),
+        storage,
+        events: HashMap::new(),
+        last_upgrade: vec![(0, last_upgrade)],
+        metadata_reads: 0,
+        apis,
+        nonces: HashMap::new(),
+        submitted: Vec::new(),
+        verdicts: VecDeque::new(),
+        on_inclusion: Vec::new(),
+        upgrades,
+    }));
+    let (handle, addr) = start(node.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    Fixture {
+        node,
+        handle,
+        addr,
+        validator,
+        miner,
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Subtensor {
+    Subtensor::connect_within(&format!("ws://{addr}"), Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_decode_from_a_node_serving_real_metadata() {
+    for spec in [343, 365, 393] {
+        let f = fixture(spec).await;
+        let chain = connect(f.addr).await;
+
+        let status = chain.status().await.unwrap();
+        assert_eq!(status.spec_version, Some(spec));
+        assert_eq!(status.block, 1000);
+        assert_eq!(status.block_time_ms, 12_000, "Aura.SlotDuration");
+        assert_eq!(status.endpoint, format!("ws://{}", f.addr));
+
+        let metagraph = chain.metagraph(27).await.unwrap();
+        assert_eq!(metagraph.block, 1000);
+        assert_eq!(metagraph.neurons.len(), 2, "spec {spec}");
+        let (v, m) = (&metagraph.neurons[0], &metagraph.neurons[1]);
+        assert_eq!(
+            (v.uid, v.hotkey, v.stake),
+            (0, f.validator.public(), 5_000_000_000_000)
+        );
+        assert!(v.validator_permit && !m.validator_permit);
+        assert_eq!(m.hotkey, f.miner.public());
+        assert_eq!(m.axon.ip_addr(), Some("10.0.0.2".parse().unwrap()));
+        assert_eq!((m.axon.port, m.axon.version), (8091, 183));
+
+        let h = chain.hyperparameters(27).await.unwrap();
+        assert_eq!(
+            (h.tempo, h.weights_version_key, h.weights_rate_limit),
+            (360, 183, 100)
+        );
+        assert_eq!(h.burn, 1_500_000_000, "Burn from storage");
+        assert!(h.registration_allowed);
+        assert!(matches!(
+            chain.hyperparameters(99).await,
+            Err(ChainError::NoSubnet(99))
+        ));
+        assert!(matches!(
+            chain.metagraph(99).await,
+            Err(ChainError::NoSubnet(99))
+        ));
+
+        assert_eq!(
+            chain.weights(27).await.unwrap(),
+            vec![(0, vec![(1, 65535)])]
+        );
+        assert_eq!(chain.balance(&f.miner.public()).await.unwrap(), 0);
+        f.handle.stop().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_signed_submitted_and_refusals_named() {
+    let f = fixture(393).await;
+    let chain = connect(f.addr).await;
+
+    // serve_axon: the call as decoded by the node, then a second one with the next nonce.
+    let axon = AxonInfo::for_address("203.0.113.7".parse().unwrap(), 8091, 183);
+    let outcome = chain.serve_axon(&f.miner, 27, axon).await.unwrap();
+    assert_eq!(outcome, ServeOutcome::Served { block: 1001 });
+    f.node
+        .lock()
+        .unwrap()
+        .verdicts
+        .push_back(Some("ServingRateLimitExceeded"));
+    let refused = chain.serve_axon(&f.miner, 27, axon).await.unwrap_err();
+    assert_eq!(refused.dispatch_error(), Some("ServingRateLimitExceeded"));
+    assert!(
+        refused.to_string().contains("serving rate limit"),
+        "{refused}"
+    );
+    {
+        let node = f.node.lock().unwrap();
+        let served: Vec<&Submitted> = node.submitted.iter().collect();
+        assert_eq!(served.len(), 2);
+        assert_eq!(served[0].call, "serve_axon");
+        assert_eq!(
+            served[0].args,
+            vec![
+                vec![27],
+                vec![183],
+                vec![axon.ip],
+                vec![8091],
+                vec![4],
+                vec![4],
+                vec![0],
+                vec![0]
+            ]
+        );
+        assert_eq!(
+            served[0].signer,
+            f.miner.public().0,
+            "the hotkey signs serve_axon"
+        );
+        assert_eq!(
+            (served[0].nonce, served[1].nonce),
+            (0, 1),
+            "nonce from the node"
+        );
+    }
+
+    // set_weights: the validator last set weights at 995 with a 100-block limit → refused
+    // before anything is sent, with the wait in blocks.
+    let early = chain
+        .set_weights(&f.validator, 27, &[1], &[65535], 183)
+        .await
+        .unwrap_err();
+    assert_eq!(early.dispatch_error(), Some("SettingWeightsTooFast"));
+    assert!(early.to_string().contains("wait 93 blocks"), "{early}");
+    assert_eq!(
+        f.node.lock().unwrap().submitted.len(),
+        2,
+        "nothing was sent"
+    );
+
+    // The miner (never set weights) passes the pre-check; the chain's own refusal is named.
+    f.node
+        .lock()
+        .unwrap()
+        .verdicts
+        .push_back(Some("NeuronNoValidatorPermit"));
+    let refused = chain
+        .set_weights(&f.miner, 27, &[0, 1], &[100, 65535], 183)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.dispatch_error(), Some("NeuronNoValidatorPermit"));
+    assert!(
+        refused.to_string().contains("validator permit"),
+        "{refused}"
+    );
+    let last = f.node.lock().unwrap().submitted.last().cloned().unwrap();
+    assert_eq!(last.call, "set_weights");
+    assert_eq!(
+        last.args,
+        vec![vec![27], vec![0, 1], vec![100, 65535], vec![183]]
+    );
+
+    // commit and reveal go out as the calls of the runtime.
+    chain.commit_weights(&f.miner, 27, [7; 32]).await.unwrap();
+    chain
+        .reveal_weights(&f.miner, 27, &[1], &[65535], &[5], 183)
+        .await
+        .unwrap();
+    let calls: Vec<String> = f
+        .node
+        .lock()
+        .unwrap()
+        .submitted
+        .iter()
+        .map(|s| s.call.clone())
+        .collect();
+    assert_eq!(&calls[3..], ["commit_weights", "reveal_weights"]);
+
+    // burned_register: signed by the coldkey, the uid read back from storage.
+    let coldkey = Keypair::from_secret_bytes(&[3; 32]).unwrap();
+    let newcomer = Keypair::from_secret_bytes(&[4; 32]).unwrap().public();
+    {
+        let mut node = f.node.lock().unwrap();
+        let key = node.runtime.storage_key(
+            "SubtensorModule",
+            "Uids",
+            vec![
+                subxt::dynamic::Value::u128(27),
+                subxt::dynamic::Value::from_bytes(newcomer.0),
+            ],
+        );
+        node.on_inclusion.push((key, 2u16.encode()));
+    }
+    assert_eq!(
+        chain
+            .burned_register(&coldkey, 27, &newcomer)
+            .await
+            .unwrap(),
+        2
+    );
+    let last = f.node.lock().unwrap().submitted.last().cloned().unwrap();
+    assert_eq!(
+        (last.call.as_str(), last.signer),
+        ("burned_register", coldkey.public().0)
+    );
+    f.node
+        .lock()
+        .unwrap()
+        .verdicts
+        .push_back(Some("NotEnoughBalanceToStake"));
+    let poor = chain
+        .burned_register(&coldkey, 27, &newcomer)
+        .await
+        .unwrap_err();
+    assert!(
+        poor.to_string().contains("does not cover the burn"),
+        "{poor}"
+    );
+    f.handle.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_upgrade_switches_metadata_and_a_dropped_node_is_reconnected() {
+    let f = fixture(365).await;
+    let chain = connect(f.addr).await;
+    assert_eq!(chain.status().await.unwrap().spec_version, Some(365));
+
+    // The client has taken in the node's current version (it reads the metadata again for
+    // it); then the node upgrades to 393, and the client follows and signs for the new runtime.
+    for _ in 0..100 {
+        if f.node.lock().unwrap().metadata_reads >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    upgrade(&f.node, 393);
+    let mut spec = None;
+    for _ in 0..100 {
+        spec = chain.status().await.unwrap().spec_version;
+        if spec == Some(393) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(spec, Some(393), "metadata refreshed after the upgrade");
+    chain.commit_weights(&f.miner, 27, [1; 32]).await.unwrap();
+    assert_eq!(f.node.lock().unwrap().submitted.last().unwrap().spec, 393);
+
+    // The node goes away and comes back on the same address a second later; a read made
+    // while it is away waits for the reconnection (within its timeout) and then succeeds.
+    f.handle.stop().unwrap();
+    f.handle.stopped().await;
+    let node = f.node.clone();
+    let restart = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        start(node, f.addr).await.0
+    });
+    let started = std::time::Instant::now();
+    let status = chain
+        .status()
+        .await
+        .expect("the read survives the reconnection");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "it really waited"
+    );
+    assert_eq!(status.spec_version, Some(393));
+    let handle = restart.await.unwrap();
+    chain.commit_weights(&f.miner, 27, [2; 32]).await.unwrap();
+    handle.stop().unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_node_is_a_plain_error_in_bounded_time() {
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let started = std::time::Instant::now();
+    let error = Subtensor::connect_within(&format!("ws://{addr}"), Duration::from_secs(2))
+        .await
+        .err()
+        .expect("no node");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let text = error.to_string();
+    assert!(
+        text.contains(&addr.to_string()) && text.contains("no connection"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_info_and_metagraph_commands_read_a_node() {
+    let f = fixture(393).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sn27.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "role = \"validator\"\nstate_dir = \"{}\"\n[chain]\nnetwork = \"ws://{}\"\nnetuid = 27\n",
+            dir.path().display(),
+            f.addr
+        ),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let run = |args: &'static [&'static str]| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--config", config.as_str()];
+            all.extend_from_slice(args);
+            common::sn27(&all, &[])
+        })
+    };
+    let info = run(&["chain", "info"]).await.unwrap();
+    let text = common::stdout(&info);
+    assert!(info.status.success(), "{}", common::stderr(&info));
+    assert!(text.contains(&format!("ws://{}", f.addr)), "{text}");
+    assert!(text.contains("spec version    393"), "{text}");
+    assert!(text.contains("block           1000"), "{text}");
+    assert!(text.contains("tempo           360"), "{text}");
+    assert!(text.contains("burn            1.500000000 TAO"), "{text}");
+
+    let metagraph = run(&["metagraph", "--json"]).await.unwrap();
+    assert!(metagraph.status.success(), "{}", common::stderr(&metagraph));
+    let json: Json = serde_json::from_slice(&metagraph.stdout).unwrap();
+    assert_eq!(json["neurons"][1]["hotkey"], f.miner.public().to_ss58());
+    assert_eq!(json["neurons"][1]["axon"]["port"], 8091);
+    f.handle.stop().unwrap();
+}
