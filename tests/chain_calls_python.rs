@@ -24,6 +24,7 @@ fn call_data_matches_python_on_every_runtime() {
         SubtensorCall::set_weights(27, &[1, 2, 3], &[65535, 45875, 31129], 183),
         SubtensorCall::commit_weights(27, hash),
         SubtensorCall::reveal_weights(27, &[1, 2], &[65535, 100], &[7, 8], 183),
+        SubtensorCall::commit_timelocked_weights(27, &[0xde, 0xad, 0xbe, 0xef], 27_000_123, 4),
     ];
     let theirs = json!([
         {"function": "burned_register", "args": {"netuid": 27, "hotkey": hotkey.to_ss58()}},
@@ -34,6 +35,8 @@ fn call_data_matches_python_on_every_runtime() {
         {"function": "commit_weights", "args": {"netuid": 27, "commit_hash": format!("0x{}", hex::encode(hash))}},
         {"function": "reveal_weights", "args": {"netuid": 27, "uids": [1, 2], "values": [65535, 100],
             "salt": [7, 8], "version_key": 183}},
+        {"function": "commit_timelocked_weights", "args": {"netuid": 27, "commit": "0xdeadbeef",
+            "reveal_round": 27_000_123, "commit_reveal_version": 4}},
     ]);
     let dir = tempfile::tempdir().unwrap();
     let calls = dir.path().join("calls.json");

@@ -91,6 +91,10 @@ fn signed_extrinsics_round_trip_on_every_runtime() {
                     vec![183],
                 ],
             ),
+            (
+                SubtensorCall::commit_timelocked_weights(27, &[9, 8, 7], 31_000_000, 4),
+                vec![vec![27], vec![9, 8, 7], vec![31_000_000], vec![4]],
+            ),
         ];
         for (nonce, (call, expected_args)) in cases.into_iter().enumerate() {
             let mortality = if nonce % 2 == 0 {

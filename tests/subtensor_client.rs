@@ -22,7 +22,9 @@ use scale_info::{PortableRegistry, TypeDef, TypeDefPrimitive};
 use serde_json::{json, Value as Json};
 use sn27::chain::extrinsic::SubtensorConfig;
 use sn27::chain::metadata::RuntimeCatalogue;
+use sn27::chain::reveal::{submit_weights, RevealStore, WeightsOutcome};
 use sn27::chain::subtensor::Subtensor;
+use sn27::chain::timelock::{self, reveal_round};
 use sn27::chain::{AxonInfo, Chain, ChainError, ServeOutcome};
 use sn27::wallet::{Keypair, PublicKey};
 use subxt::ext::scale_value::{self, Composite, Primitive, Value, ValueDef};
@@ -641,7 +643,7 @@ fn neuron(
     value
 }
 
-fn hyperparams(runtime: &Runtime, weights_rate_limit: u64) -> Vec<u8> {
+fn hyperparams(runtime: &Runtime, weights_rate_limit: u64, commit_reveal: bool) -> Vec<u8> {
     let types = runtime.catalogue.types();
     let id = runtime
         .catalogue
@@ -661,6 +663,11 @@ fn hyperparams(runtime: &Runtime, weights_rate_limit: u64) -> Vec<u8> {
         value = with(value, name, Value::u128(v));
     }
     value = with(value, "registration_allowed", Value::bool(true));
+    value = with(
+        value,
+        "commit_reveal_weights_enabled",
+        Value::bool(commit_reveal),
+    );
     encode(types, id, &Value::unnamed_variant("Some", [value]))
 }
 
@@ -723,7 +730,7 @@ async fn fixture(spec: u32) -> Fixture {
             "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2".to_string(),
             27u16.encode(),
         ),
-        hyperparams(&runtime, 100),
+        hyperparams(&runtime, 100, false),
     );
     apis.insert(
         (
@@ -1100,4 +1107,76 @@ async fn chain_info_and_metagraph_commands_read_a_node() {
     assert_eq!(json["neurons"][1]["hotkey"], f.miner.public().to_ss58());
     assert_eq!(json["neurons"][1]["axon"]["port"], 8091);
     f.handle.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_reveal_subnets_get_timelocked_commits() {
+    let f = fixture(393).await;
+    {
+        let mut node = f.node.lock().unwrap();
+        let answer = hyperparams(&node.runtime, 100, true);
+        node.apis.insert(
+            (
+                "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2".to_string(),
+                27u16.encode(),
+            ),
+            answer,
+        );
+        let net = || vec![subxt::dynamic::Value::u128(27)];
+        for (entry, keys, value) in [
+            ("Tempo", net(), 360u16.encode()),
+            ("RevealPeriodEpochs", net(), 1u64.encode()),
+            ("CommitRevealWeightsVersion", vec![], 4u16.encode()),
+        ] {
+            let key = node.runtime.storage_key("SubtensorModule", entry, keys);
+            node.storage.insert(key, value);
+        }
+    }
+    let chain = connect(f.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = RevealStore::new(dir.path().join("reveals.json"));
+    let before = unix_now();
+    let outcome = submit_weights(&chain, &store, &f.validator, 27, &[1], &[65535], 183)
+        .await
+        .unwrap();
+    let after = unix_now();
+    let WeightsOutcome::Timelocked {
+        reveal_round: round,
+    } = outcome
+    else {
+        panic!("expected a timelocked commit, got {outcome:?}");
+    };
+    // spec 393 has no stateful epoch storage: epochs of tempo + 1 blocks offset by netuid + 1.
+    // A commit in block 1001 is in epoch (1001 + 28) / 361 = 2; epoch 3 starts at 1055.
+    let expected = reveal_round(1055, 1000, before, 12.0)..=reveal_round(1055, 1000, after, 12.0);
+    assert!(expected.contains(&round), "{round} not in {expected:?}");
+
+    let sent = f.node.lock().unwrap().submitted.last().cloned().unwrap();
+    assert_eq!(sent.call, "commit_timelocked_weights");
+    assert_eq!(sent.signer, f.validator.public().0);
+    assert_eq!(sent.args[0], vec![27]);
+    assert_eq!(sent.args[2], vec![u128::from(round)]);
+    assert_eq!(sent.args[3], vec![4], "CommitRevealWeightsVersion");
+    let commit: Vec<u8> = sent.args[1].iter().map(|&b| b as u8).collect();
+    // A real ciphertext for a future round: it parses, and round 1000's beacon cannot open it.
+    let signature = hex::decode(
+        "b44679b9a59af2ec876b1a6b1ad52ea9b1615fc3982b19576350f93447cb1125e342b73a8dd2bacbe47e4b6b63ed5e39",
+    )
+    .unwrap();
+    assert!(matches!(
+        timelock::decrypt(&commit, &signature),
+        Err(timelock::TimelockError::WrongSignature)
+    ));
+    assert!(
+        store.load().unwrap().is_empty(),
+        "nothing to reveal by hand"
+    );
+    f.handle.stop().unwrap();
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }

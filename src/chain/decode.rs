@@ -50,6 +50,16 @@ impl From<NeuronInfoLiteFields> for NeuronInfo {
     }
 }
 
+/// The per-uid stake of `Metagraph` (`SubnetInfoRuntimeApi_get_metagraph`): `total_stake` is
+/// alpha stake plus the TAO stake weighted by `TaoWeight`, the stake the SDK's metagraph (and
+/// SN27's validator check) uses; `NeuronInfoLite.stake` holds alpha stake only.
+#[derive(Debug, Clone, PartialEq, DecodeAsType)]
+#[decode_as_type(crate_path = "subxt::ext::scale_decode")]
+pub struct MetagraphStakeFields {
+    pub hotkeys: Vec<[u8; 32]>,
+    pub total_stake: Vec<u64>,
+}
+
 /// The fields of `SubnetHyperparamsV2` (`SubnetInfoRuntimeApi_get_subnet_hyperparams_v2`) that
 /// sn27 reads.
 #[derive(Debug, Clone, PartialEq, DecodeAsType)]

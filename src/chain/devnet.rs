@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::types::{AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome};
+use super::types::{
+    AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
+};
 use super::{Chain, ChainError};
 use crate::wallet::{Keypair, PublicKey};
 
@@ -966,6 +968,27 @@ impl Chain for Devnet {
             Ok(())
         })
         .await
+    }
+
+    /// The devnet has no drand beacon to decrypt with, so it keeps hash commit-reveal.
+    async fn timelock_plan(&self, _netuid: u16) -> Result<Option<TimelockPlan>, ChainError> {
+        Ok(None)
+    }
+
+    async fn commit_timelocked_weights(
+        &self,
+        _hotkey: &Keypair,
+        _netuid: u16,
+        _commit: &[u8],
+        _reveal_round: u64,
+        _commit_reveal_version: u16,
+    ) -> Result<(), ChainError> {
+        Err(dispatch(
+            "commit_timelocked_weights",
+            "CallUnavailable",
+            "the local devnet has no drand beacon; it uses hash commit-reveal \
+             (commit_weights and reveal_weights)",
+        ))
     }
 
     async fn weights(&self, netuid: u16) -> Result<Vec<(u16, Vec<(u16, u16)>)>, ChainError> {

@@ -96,6 +96,25 @@ impl SubtensorCall {
     }
 }
 
+impl SubtensorCall {
+    pub fn commit_timelocked_weights(
+        netuid: u16,
+        commit: &[u8],
+        reveal_round: u64,
+        commit_reveal_version: u16,
+    ) -> Self {
+        SubtensorCall {
+            name: "commit_timelocked_weights",
+            args: vec![
+                Value::u128(netuid.into()),
+                Value::from_bytes(commit),
+                Value::u128(reveal_round.into()),
+                Value::u128(commit_reveal_version.into()),
+            ],
+        }
+    }
+}
+
 /// How long a signed extrinsic stays valid.
 #[derive(Debug, Clone, Copy)]
 pub enum Mortality {

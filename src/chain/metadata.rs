@@ -39,6 +39,10 @@ pub const CALLS_WE_USE: &[(&str, &[&str])] = &[
         "reveal_weights",
         &["netuid", "uids", "values", "salt", "version_key"],
     ),
+    (
+        "commit_timelocked_weights",
+        &["netuid", "commit", "reveal_round", "commit_reveal_version"],
+    ),
 ];
 
 /// One call of a pallet.

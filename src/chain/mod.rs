@@ -14,6 +14,7 @@ pub mod extrinsic;
 pub mod metadata;
 pub mod reveal;
 pub mod subtensor;
+pub mod timelock;
 pub mod types;
 pub mod weights;
 
@@ -26,7 +27,9 @@ use async_trait::async_trait;
 use crate::config::Config;
 use crate::wallet::{Keypair, PublicKey};
 
-pub use types::{AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome};
+pub use types::{
+    AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
+};
 
 /// A chain operation that failed, in the operator's words.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +107,19 @@ pub trait Chain: Send + Sync {
         values: &[u16],
         salt: &[u16],
         version_key: u64,
+    ) -> Result<(), ChainError>;
+    /// How a commit made now would be timelocked on `netuid`, or `None` when this chain uses
+    /// hash commits (`commit_weights`/`reveal_weights`) instead.
+    async fn timelock_plan(&self, netuid: u16) -> Result<Option<TimelockPlan>, ChainError>;
+    /// Commits timelock-encrypted weights (`timelock::weights_commit`); the chain reveals them
+    /// itself once drand publishes `reveal_round`.
+    async fn commit_timelocked_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        commit: &[u8],
+        reveal_round: u64,
+        commit_reveal_version: u16,
     ) -> Result<(), ChainError>;
     /// Weights currently set on `netuid`, per setter uid: `(uid, [(dest, weight)])`.
     async fn weights(&self, netuid: u16) -> Result<Vec<(u16, Vec<(u16, u16)>)>, ChainError>;

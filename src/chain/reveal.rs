@@ -11,6 +11,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::commit::commit_hash;
+use super::timelock::{reveal_round, weights_commit};
 use super::{Chain, ChainError};
 use crate::wallet::Keypair;
 
@@ -95,9 +96,15 @@ pub enum WeightsOutcome {
     Committed {
         commit_hash: String,
     },
+    /// Committed timelock-encrypted; the chain reveals it when drand publishes `reveal_round`.
+    Timelocked {
+        reveal_round: u64,
+    },
 }
 
-/// Sets `values` for `uids` directly, or commits them when the subnet uses commit-reveal.
+/// Sets `values` for `uids` directly, or commits them when the subnet uses commit-reveal:
+/// timelocked where the chain supports it (it then reveals by itself), else as a hash whose
+/// reveal is stored for [`reveal_due`].
 pub async fn submit_weights(
     chain: &dyn Chain,
     store: &RevealStore,
@@ -112,6 +119,27 @@ pub async fn submit_weights(
             .set_weights(hotkey, netuid, uids, values, version_key)
             .await?;
         return Ok(WeightsOutcome::Set);
+    }
+    if let Some(plan) = chain.timelock_plan(netuid).await? {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        let round = reveal_round(plan.reveal_block, plan.block, now, plan.block_time_secs);
+        let (public, uids_owned, values_owned) = (hotkey.public(), uids.to_vec(), values.to_vec());
+        // Pairing-based encryption takes milliseconds of CPU: off the async runtime.
+        let commit = tokio::task::spawn_blocking(move || {
+            weights_commit(&public, &uids_owned, &values_owned, version_key, round)
+        })
+        .await
+        .map_err(|e| ChainError::Invalid(format!("timelock encryption: {e}")))?
+        .map_err(|e| ChainError::Invalid(e.to_string()))?;
+        chain
+            .commit_timelocked_weights(hotkey, netuid, &commit, round, plan.commit_reveal_version)
+            .await?;
+        return Ok(WeightsOutcome::Timelocked {
+            reveal_round: round,
+        });
     }
     let salt: Vec<u16> = {
         let mut rng = rand::thread_rng();

@@ -23,14 +23,18 @@ use subxt::config::DefaultExtrinsicParamsBuilder;
 use subxt::dynamic::Value;
 use subxt::error::{DispatchError, Error as SubxtError, TransactionError};
 use subxt::ext::scale_decode::DecodeAsType;
+use subxt::utils::H256;
 use subxt::OnlineClient;
 use tokio::task::JoinHandle;
 
-use super::decode::{decode, HyperparamsFields, NeuronInfoLiteFields};
+use super::decode::{decode, HyperparamsFields, MetagraphStakeFields, NeuronInfoLiteFields};
 use super::errors::explain;
 use super::extrinsic::{KeypairSigner, SubtensorCall, SubtensorConfig};
 use super::metadata::SUBTENSOR_PALLET;
-use super::types::{AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome};
+use super::timelock::{reveal_block, reveal_block_fixed_epochs, EpochSchedule};
+use super::types::{
+    AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
+};
 use super::{Chain, ChainError};
 use crate::wallet::{Keypair, PublicKey};
 
@@ -123,6 +127,16 @@ impl Subtensor {
         })
     }
 
+    /// `Aura.SlotDuration`, 12 s where the runtime does not say.
+    fn block_time_ms(&self) -> u64 {
+        self.client
+            .metadata()
+            .pallet_by_name("Aura")
+            .and_then(|aura| aura.constant_by_name("SlotDuration"))
+            .and_then(|c| u64::decode(&mut c.value()).ok())
+            .unwrap_or(12_000)
+    }
+
     fn unavailable(&self, error: impl std::fmt::Display) -> ChainError {
         unreachable(&self.endpoint, error)
     }
@@ -134,7 +148,7 @@ impl Subtensor {
         ))
     }
 
-    async fn latest_block(&self) -> Result<(u64, subxt::utils::H256), ChainError> {
+    async fn latest_block(&self) -> Result<(u64, H256), ChainError> {
         let block = bounded(
             &self.endpoint,
             "reading the latest block",
@@ -176,10 +190,20 @@ impl Subtensor {
         decode(&bytes, output, metadata.types()).map_err(|e| self.decode_error(&name, e))
     }
 
-    /// Reads `SubtensorModule.<entry>` at `keys`: `None` when the chain holds no value, or,
-    /// with `or_default`, the entry's declared default instead.
+    /// Reads `SubtensorModule.<entry>` at `keys` in the latest block (or block `at`): `None`
+    /// when the chain holds no value, or, with `or_default`, the entry's declared default.
     async fn storage<T: DecodeAsType>(
         &self,
+        entry: &str,
+        keys: Vec<Value>,
+        or_default: bool,
+    ) -> Result<Option<T>, ChainError> {
+        self.storage_in(None, entry, keys, or_default).await
+    }
+
+    async fn storage_in<T: DecodeAsType>(
+        &self,
+        at: Option<H256>,
         entry: &str,
         keys: Vec<Value>,
         or_default: bool,
@@ -187,7 +211,10 @@ impl Subtensor {
         let address = subxt::dynamic::storage(SUBTENSOR_PALLET, entry, keys);
         let what = format!("{SUBTENSOR_PALLET}.{entry}");
         let value = bounded(&self.endpoint, &what, CALL_TIMEOUT, async {
-            let storage = self.client.storage().at_latest().await?;
+            let storage = match at {
+                Some(hash) => self.client.storage().at(hash),
+                None => self.client.storage().at_latest().await?,
+            };
             if or_default {
                 storage.fetch_or_default(&address).await.map(Some)
             } else {
@@ -200,18 +227,29 @@ impl Subtensor {
             .transpose()
     }
 
-    /// A storage value with a default (`ValueQuery`), e.g. `Burn`.
+    /// A storage value with a default (`ValueQuery`), e.g. `Burn`, in the latest block or `at`.
     async fn storage_value<T: DecodeAsType>(
         &self,
         entry: &str,
         keys: Vec<Value>,
     ) -> Result<T, ChainError> {
-        self.storage(entry, keys, true).await?.ok_or_else(|| {
-            self.decode_error(
-                &format!("{SUBTENSOR_PALLET}.{entry}"),
-                "no value and no default",
-            )
-        })
+        self.storage_value_in(None, entry, keys).await
+    }
+
+    async fn storage_value_in<T: DecodeAsType>(
+        &self,
+        at: Option<H256>,
+        entry: &str,
+        keys: Vec<Value>,
+    ) -> Result<T, ChainError> {
+        self.storage_in(at, entry, keys, true)
+            .await?
+            .ok_or_else(|| {
+                self.decode_error(
+                    &format!("{SUBTENSOR_PALLET}.{entry}"),
+                    "no value and no default",
+                )
+            })
     }
 
     async fn uid_of(&self, netuid: u16, hotkey: &PublicKey) -> Result<Option<u16>, ChainError> {
@@ -377,18 +415,91 @@ struct AccountData {
 impl Chain for Subtensor {
     async fn status(&self) -> Result<ChainStatus, ChainError> {
         let (block, _) = self.latest_block().await?;
-        let metadata = self.client.metadata();
-        let block_time_ms = metadata
-            .pallet_by_name("Aura")
-            .and_then(|aura| aura.constant_by_name("SlotDuration"))
-            .and_then(|c| u64::decode(&mut c.value()).ok())
-            .unwrap_or(12_000);
         Ok(ChainStatus {
             endpoint: self.endpoint.clone(),
             spec_version: Some(self.client.runtime_version().spec_version),
             block,
-            block_time_ms,
+            block_time_ms: self.block_time_ms(),
         })
+    }
+
+    async fn timelock_plan(&self, netuid: u16) -> Result<Option<TimelockPlan>, ChainError> {
+        let metadata = self.client.metadata();
+        let has = |entry: &str| {
+            metadata
+                .pallet_by_name(SUBTENSOR_PALLET)
+                .and_then(|p| p.storage())
+                .and_then(|s| s.entry_by_name(entry))
+                .is_some()
+        };
+        let has_call = metadata
+            .pallet_by_name(SUBTENSOR_PALLET)
+            .and_then(|p| p.call_variant_by_name("commit_timelocked_weights"))
+            .is_some();
+        if !has_call {
+            return Ok(None);
+        }
+        let (block, hash) = self.latest_block().await?;
+        let at = Some(hash);
+        let net = || vec![Value::u128(netuid.into())];
+        let version: u16 = self
+            .storage_value_in(at, "CommitRevealWeightsVersion", vec![])
+            .await?;
+        let period: u64 = self
+            .storage_value_in(at, "RevealPeriodEpochs", net())
+            .await?;
+        let tempo: u16 = self.storage_value_in(at, "Tempo", net()).await?;
+        let reveal_block = if has("LastEpochBlock") && has("SubnetEpochIndex") {
+            let schedule = EpochSchedule {
+                last_epoch_block: self.storage_value_in(at, "LastEpochBlock", net()).await?,
+                pending_epoch_at: if has("PendingEpochAt") {
+                    self.storage_value_in(at, "PendingEpochAt", net()).await?
+                } else {
+                    0
+                },
+                epoch_index: self.storage_value_in(at, "SubnetEpochIndex", net()).await?,
+                tempo,
+                blocks_since_last_step: self
+                    .storage_value_in(at, "BlocksSinceLastStep", net())
+                    .await?,
+                block,
+            };
+            reveal_block(schedule, period)
+        } else {
+            reveal_block_fixed_epochs(block, netuid, tempo, period)
+        };
+        let reveal_block = reveal_block.ok_or_else(|| {
+            ChainError::Invalid(format!(
+                "netuid {netuid} has tempo 0: no epoch runs, so a timelocked commit never reveals"
+            ))
+        })?;
+        Ok(Some(TimelockPlan {
+            block,
+            reveal_block,
+            block_time_secs: self.block_time_ms() as f64 / 1000.0,
+            commit_reveal_version: version,
+        }))
+    }
+
+    async fn commit_timelocked_weights(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        commit: &[u8],
+        reveal_round: u64,
+        commit_reveal_version: u16,
+    ) -> Result<(), ChainError> {
+        self.submit(
+            SubtensorCall::commit_timelocked_weights(
+                netuid,
+                commit,
+                reveal_round,
+                commit_reveal_version,
+            ),
+            hotkey,
+        )
+        .await
+        .map(drop)
     }
 
     async fn hyperparameters(&self, netuid: u16) -> Result<Hyperparameters, ChainError> {
@@ -418,6 +529,26 @@ impl Chain for Subtensor {
         }
         let mut neurons: Vec<NeuronInfo> = neurons.into_iter().map(NeuronInfo::from).collect();
         neurons.sort_by_key(|n| n.uid);
+        // Total stake (alpha + weighted TAO) as the SDK reports it; without it the alpha
+        // stake of NeuronInfoLite stands, which undercounts TAO-staked validators.
+        let stake: Result<Option<MetagraphStakeFields>, _> = self
+            .runtime_api("SubnetInfoRuntimeApi", "get_metagraph", &netuid.encode())
+            .await;
+        match stake {
+            Ok(Some(stake)) => {
+                for neuron in &mut neurons {
+                    let uid = usize::from(neuron.uid);
+                    if stake.hotkeys.get(uid) == Some(&neuron.hotkey.0) {
+                        if let Some(total) = stake.total_stake.get(uid) {
+                            neuron.stake = *total;
+                        }
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(netuid, error = %e,
+                "total stake unavailable; using alpha stake from get_neurons_lite"),
+        }
         Ok(Metagraph {
             netuid,
             block,

@@ -180,6 +180,19 @@ pub struct ChainStatus {
     pub block_time_ms: u64,
 }
 
+/// What a timelocked commit made now needs (`bittensor-wire.md` §5.7), read at one block.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TimelockPlan {
+    /// The block the values were read at.
+    pub block: u64,
+    /// The first block of the epoch that reveals the commit.
+    pub reveal_block: u64,
+    /// Seconds per block, to turn blocks into a drand round.
+    pub block_time_secs: f64,
+    /// `CommitRevealWeightsVersion`, which the commit must name.
+    pub commit_reveal_version: u16,
+}
+
 /// What a `serve_axon` call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServeOutcome {
