@@ -9,7 +9,9 @@ use std::fmt;
 
 use base64::Engine as _;
 use rsa::pkcs1::DecodeRsaPublicKey;
-use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rsa::traits::PublicKeyParts;
 use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
 use serde::{Deserialize, Serialize};
@@ -161,6 +163,13 @@ impl RentalKey {
         RsaPrivateKey::new(&mut rand::thread_rng(), MIN_BITS)
             .map(|key| RentalKey { key })
             .map_err(|e| CredentialError(format!("key generation failed: {e}")))
+    }
+
+    /// A key stored with [`RentalKey::private_pem`].
+    pub fn from_private_pem(pem: &str) -> Result<Self, CredentialError> {
+        RsaPrivateKey::from_pkcs8_pem(pem)
+            .map(|key| RentalKey { key })
+            .map_err(|e| CredentialError(format!("not a PKCS#8 RSA private key: {e}")))
     }
 
     /// SubjectPublicKeyInfo PEM with 64-character lines and a trailing newline.

@@ -13,7 +13,7 @@ use super::wallet_cmd::{select_from, WalletArgs};
 use crate::chain::devnet::{Devnet, Genesis};
 use crate::chain::types::{rao, tao};
 use crate::chain::{self, publish_axon, AxonInfo, Chain, ServeOutcome};
-use crate::config::{self, Config, ConfigSource, Network};
+use crate::config::{Config, ConfigSource, Network};
 use crate::wallet::{KeyRole, PublicKey};
 
 #[derive(Debug, Subcommand)]
@@ -56,13 +56,7 @@ pub enum DevnetCommand {
     },
 }
 
-fn load(source: &ConfigSource) -> anyhow::Result<Config> {
-    let loaded = config::load(source).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for warning in &loaded.warnings {
-        eprintln!("{warning}");
-    }
-    Ok(loaded.config)
-}
+use super::load_config as load;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()

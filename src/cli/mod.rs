@@ -6,6 +6,8 @@
 mod chain_cmd;
 mod config_cmd;
 mod query_cmd;
+mod rent_cmd;
+mod run_cmd;
 mod wallet_cmd;
 
 use std::path::PathBuf;
@@ -70,6 +72,29 @@ enum Command {
     /// Weights set on the subnet.
     #[command(subcommand)]
     Weights(chain_cmd::WeightsCommand),
+    /// Run the configured role as a service (the miner: serve the axon and rent containers)
+    /// until SIGINT or SIGTERM.
+    Run {
+        #[command(flatten)]
+        wallet: wallet_cmd::WalletArgs,
+    },
+    /// Rent a container from a miner (validators): by --hotkey, or the first miner by
+    /// incentive that accepts --gpu-type.
+    Rent(rent_cmd::RentArgs),
+    /// This validator's rentals, with their SSH commands.
+    Rentals {
+        /// Print JSON (without passwords).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release the rental of a miner.
+    Release {
+        /// The miner's hotkey (ss58).
+        hotkey: String,
+    },
+    /// Restart, pause, resume or change the login key of a rental.
+    #[command(subcommand)]
+    Rental(rent_cmd::RentalCommand),
     /// Administer the embedded local devnet (network = "devnet" only).
     #[command(subcommand)]
     Devnet(chain_cmd::DevnetCommand),
@@ -104,6 +129,11 @@ pub fn main() -> ExitCode {
                 Command::ServeAxon { wallet } => chain_cmd::serve_axon(&source, &wallet),
                 Command::Weights(command) => chain_cmd::weights(&source, command),
                 Command::Devnet(command) => chain_cmd::devnet(command, &source),
+                Command::Run { wallet } => run_cmd::run(&source, &wallet),
+                Command::Rent(args) => rent_cmd::rent(&source, args),
+                Command::Rentals { json } => rent_cmd::rentals(&source, json),
+                Command::Release { hotkey } => rent_cmd::release(&source, &hotkey),
+                Command::Rental(command) => rent_cmd::rental(&source, command),
                 Command::Config(_) | Command::Wallet(_) | Command::Query(_) => {
                     unreachable!("handled above")
                 }
@@ -119,6 +149,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The whole configuration, failing on errors and printing warnings (for commands that act).
+pub(crate) fn load_config(source: &config::ConfigSource) -> anyhow::Result<config::Config> {
+    let loaded = config::load(source).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    Ok(loaded.config)
+}
+
 /// Logging for commands that work without a config file: a broken `[log]` section must not
 /// stop an operator from reaching their keys, so it falls back to the defaults.
 fn init_lenient_logging(source: &config::ConfigSource, flag: Option<LogFormat>) {
@@ -129,5 +168,14 @@ fn init_lenient_logging(source: &config::ConfigSource, flag: Option<LogFormat>) 
 fn init_logging(format: LogFormat, filter: &str) {
     if let Some(note) = crate::logging::init(format, filter) {
         tracing::warn!("{note}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -17,7 +17,7 @@ use crate::wallet::{
 };
 
 /// Which wallet: defaults come from the config's `[wallet]` section.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct WalletArgs {
     /// Wallets root directory [default: [wallet] path]
     #[arg(long, value_name = "DIR")]

@@ -264,6 +264,35 @@ pub struct MinerConfig {
     pub coldkey_whitelist: Vec<String>,
     /// Coldkeys (ss58) whose hotkeys are always refused.
     pub coldkey_blacklist: Vec<String>,
+    pub container: ContainerConfig,
+}
+
+/// `[miner.container]`: the image rented containers run and the limits they get.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainerConfig {
+    /// Image the runtime image (adding sshd) is built from, once.
+    pub base_image: String,
+    /// CPUs kept for the host and the miner; allocations get at most the rest.
+    pub reserve_cpus: u32,
+    /// Memory (GiB) kept for the host and the miner.
+    pub reserve_memory_gb: f64,
+    /// Process limit inside a container.
+    pub pids_limit: i64,
+    /// Proof-of-GPU test allocations are reclaimed after this long even if never released.
+    pub test_lifetime_secs: u64,
+}
+
+impl Default for ContainerConfig {
+    fn default() -> Self {
+        ContainerConfig {
+            base_image: "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime".into(),
+            reserve_cpus: 1,
+            reserve_memory_gb: 4.0,
+            pids_limit: 4096,
+            test_lifetime_secs: 900,
+        }
+    }
 }
 
 impl Default for MinerConfig {
@@ -278,6 +307,7 @@ impl Default for MinerConfig {
             hotkey_blacklist: Vec::new(),
             coldkey_whitelist: Vec::new(),
             coldkey_blacklist: Vec::new(),
+            container: ContainerConfig::default(),
         }
     }
 }

@@ -104,6 +104,30 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
         }
     }
 
+    let container = &c.miner.container;
+    if container.base_image.trim().is_empty() {
+        out.error(
+            &["miner", "container", "base_image"],
+            "must name an image, e.g. pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+        );
+    }
+    non_negative(
+        &mut out,
+        &["miner", "container", "reserve_memory_gb"],
+        container.reserve_memory_gb,
+    );
+    if container.pids_limit < 64 {
+        out.error(
+            &["miner", "container", "pids_limit"],
+            "must be at least 64 (sshd and a shell need a few dozen processes)",
+        );
+    }
+    positive(
+        &mut out,
+        &["miner", "container", "test_lifetime_secs"],
+        container.test_lifetime_secs,
+    );
+
     percentage(
         &mut out,
         &["validator", "whitelist_updated_threshold"],

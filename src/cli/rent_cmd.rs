@@ -1,0 +1,264 @@
+//! The validator's renting commands: `sn27 rent`, `rentals`, `release`, `rental …`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+
+use super::wallet_cmd::{select_from, WalletArgs};
+use crate::chain::{self, Chain, NeuronInfo};
+use crate::config::{Config, ConfigSource};
+use crate::dendrite::{Dendrite, Target};
+use crate::renting::{self, RentRequest, Rental, RentalStore};
+use crate::wallet::{KeyRole, PublicKey};
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+#[derive(Debug, Args)]
+pub struct RentArgs {
+    /// Rent from this miner (ss58 hotkey). Requests are signed with the [wallet] hotkey of
+    /// the configuration.
+    #[arg(long, conflicts_with_all = ["gpu_type"])]
+    hotkey: Option<String>,
+    /// GPU model wanted, e.g. "NVIDIA H100 80GB HBM3"; miners are asked in order of
+    /// incentive and the first that accepts is rented.
+    #[arg(long, requires = "gpu_memory")]
+    gpu_type: Option<String>,
+    /// GPU memory wanted, GB.
+    #[arg(long)]
+    gpu_memory: Option<u64>,
+    #[arg(long, default_value_t = 1)]
+    cpus: u32,
+    /// Memory, GB.
+    #[arg(long, default_value_t = 1.0)]
+    ram: f64,
+    /// Disk, GB.
+    #[arg(long, default_value_t = 1.0)]
+    disk: f64,
+    /// Lease in days.
+    #[arg(long)]
+    days: i64,
+    /// An OpenSSH public key file to log in with, besides the password.
+    #[arg(long, value_name = "FILE")]
+    ssh_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RentalCommand {
+    /// Restart the rented container.
+    Restart { hotkey: String },
+    /// Pause it (the lease keeps running).
+    Pause { hotkey: String },
+    /// Resume a paused rental.
+    Resume { hotkey: String },
+    /// Replace a login key: line 1 (`user`, default) or 2 (`terminal`) of authorized_keys.
+    SetKey {
+        hotkey: String,
+        /// OpenSSH public key file.
+        #[arg(long, value_name = "FILE")]
+        key: std::path::PathBuf,
+        #[arg(long, default_value = "user", value_parser = ["user", "terminal"])]
+        key_type: String,
+    },
+}
+
+use super::load_config as load;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// A dendrite signing with the configuration's `[wallet]` hotkey.
+fn dendrite(config: &Config) -> anyhow::Result<Arc<Dendrite>> {
+    let selected = select_from(config.wallet.clone(), &WalletArgs::default())?;
+    let hotkey = selected
+        .wallet
+        .keypair(KeyRole::Hotkey, &selected.passwords)
+        .context("loading the hotkey that signs the requests")?;
+    Ok(Dendrite::new(hotkey))
+}
+
+fn target(neuron: &NeuronInfo) -> Option<Target> {
+    neuron.axon.ip_addr().map(|ip| Target {
+        addr: (ip, neuron.axon.port).into(),
+        hotkey: neuron.hotkey.to_ss58(),
+    })
+}
+
+pub fn rent(source: &ConfigSource, args: RentArgs) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    if args.days < 1 {
+        bail!("--days must be at least 1");
+    }
+    if args.hotkey.is_none() && args.gpu_type.is_none() {
+        bail!("name a miner with --hotkey, or the GPU wanted with --gpu-type and --gpu-memory");
+    }
+    let ssh_key = match &args.ssh_key {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let request = RentRequest {
+        cpus: args.cpus.max(1),
+        ram_bytes: (args.ram * GIB) as u64,
+        disk_bytes: (args.disk * GIB) as u64,
+        gpu: args
+            .gpu_type
+            .clone()
+            .map(|kind| (1, kind, args.gpu_memory.unwrap_or(0) * 1024)),
+        days: args.days,
+        ssh_key,
+        base_image: config.miner.container.base_image.clone(),
+    };
+    let store = RentalStore::new(&config.state_dir);
+    let dendrite = dendrite(&config)?;
+    let runtime = runtime()?;
+    let chain: Arc<dyn Chain> = runtime.block_on(chain::connect(&config))?;
+    let metagraph = runtime.block_on(chain.metagraph(config.chain.netuid))?;
+    let mut candidates: Vec<&NeuronInfo> = match &args.hotkey {
+        Some(hotkey) => {
+            let key = PublicKey::from_ss58(hotkey)?;
+            let neuron = metagraph
+                .neurons
+                .iter()
+                .find(|n| n.hotkey == key)
+                .with_context(|| {
+                    format!("{hotkey} is not registered on netuid {}", metagraph.netuid)
+                })?;
+            vec![neuron]
+        }
+        None => metagraph
+            .neurons
+            .iter()
+            .filter(|n| n.axon.ip_addr().is_some())
+            .collect(),
+    };
+    candidates.sort_by(|a, b| {
+        b.incentive
+            .unwrap_or(0.0)
+            .total_cmp(&a.incentive.unwrap_or(0.0))
+    });
+    for neuron in candidates {
+        let miner = neuron.hotkey.to_ss58();
+        if store.load(&miner).is_ok() {
+            eprintln!("{miner}: already rented by this validator (see `sn27 rentals`)");
+            continue;
+        }
+        let Some(target) = target(neuron) else {
+            eprintln!("{miner}: serves no axon");
+            continue;
+        };
+        match runtime.block_on(renting::available(&dendrite, &target, request.days)) {
+            Ok(true) => {}
+            Ok(false) => {
+                eprintln!("{miner}: busy");
+                continue;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                continue;
+            }
+        }
+        match runtime.block_on(renting::rent(&dendrite, &target, &request)) {
+            Ok(rental) => {
+                let path = store.save(&rental)?;
+                print_rental(&rental);
+                println!("saved           {} (mode 0600)", path.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => eprintln!("{e}"),
+        }
+    }
+    bail!("no miner accepted the rental")
+}
+
+fn print_rental(rental: &Rental) {
+    println!("miner           {}", rental.miner_hotkey);
+    println!("ssh             {}", rental.ssh_command());
+    println!("password        {}", rental.password);
+    if let Some(fingerprint) = &rental.host_key_fingerprint {
+        println!("host key        {fingerprint}");
+    }
+    println!("lease           {} days", rental.days);
+}
+
+pub fn rentals(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    let rentals = RentalStore::new(&config.state_dir).list()?;
+    if json {
+        let public: Vec<serde_json::Value> = rentals
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "miner_hotkey": r.miner_hotkey, "host": r.host, "ssh_port": r.ssh_port,
+                    "username": r.username, "ssh": r.ssh_command(),
+                    "host_key_fingerprint": r.host_key_fingerprint, "days": r.days,
+                    "rented_at": r.rented_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&public)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rentals.is_empty() {
+        println!("no rentals");
+    }
+    for rental in rentals {
+        println!(
+            "{}  {}  ({} days)",
+            rental.miner_hotkey,
+            rental.ssh_command(),
+            rental.days
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn release(source: &ConfigSource, hotkey: &str) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    let store = RentalStore::new(&config.state_dir);
+    let rental = store.load(hotkey)?;
+    let dendrite = dendrite(&config)?;
+    runtime()?.block_on(renting::release(&dendrite, &rental))?;
+    store.remove(hotkey)?;
+    println!("released the rental of {hotkey}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rental(source: &ConfigSource, command: RentalCommand) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    let store = RentalStore::new(&config.state_dir);
+    let (hotkey, action, key) = match &command {
+        RentalCommand::Restart { hotkey } => (hotkey, "restart", None),
+        RentalCommand::Pause { hotkey } => (hotkey, "pause", None),
+        RentalCommand::Resume { hotkey } => (hotkey, "unpause", None),
+        RentalCommand::SetKey {
+            hotkey,
+            key,
+            key_type,
+        } => {
+            let text = std::fs::read_to_string(key)
+                .with_context(|| format!("reading {}", key.display()))?;
+            (
+                hotkey,
+                "exchange_key",
+                Some((text.trim().to_string(), key_type.clone())),
+            )
+        }
+    };
+    let rental = store.load(hotkey)?;
+    let dendrite = dendrite(&config)?;
+    let key = key.as_ref().map(|(k, t)| (k.as_str(), t.as_str()));
+    runtime()?.block_on(renting::act(&dendrite, &rental, action, key))?;
+    println!("{action}: done on the rental of {hotkey}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,335 @@
+//! Renting a miner's container as a validator (the reference's `register.py`): allocate with a
+//! fresh RSA key, open the credentials, keep key and credentials in the state directory, and
+//! release or act on the rental later — from any process, after any restart.
+//!
+//! A rental file (`<state_dir>/rentals/<miner hotkey>.json`, mode 0600) holds the private key
+//! that proves ownership to the miner (it is what `public_key` is compared against) and the
+//! root password, so it is written atomically and never logged.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::credentials::RentalKey;
+use crate::dendrite::{Dendrite, Target};
+use crate::fsutil::write_private;
+use crate::protocol::Allocate;
+
+/// Time limits of the calls, as SN27 v1.9.0 validators use them.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
+pub const ALLOCATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A rented container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rental {
+    pub miner_hotkey: String,
+    pub host: IpAddr,
+    pub axon_port: u16,
+    pub ssh_port: u16,
+    pub username: String,
+    pub password: String,
+    /// `SHA256:…` of the container's host key when the miner sent it (sn27 miners do).
+    pub host_key_fingerprint: Option<String>,
+    /// PKCS#8 PEM of the key the allocation was made with.
+    pub private_key_pem: String,
+    pub days: i64,
+    pub rented_at: u64,
+}
+
+impl Rental {
+    pub fn target(&self) -> Target {
+        Target {
+            addr: (self.host, self.axon_port).into(),
+            hotkey: self.miner_hotkey.clone(),
+        }
+    }
+
+    pub fn ssh_command(&self) -> String {
+        format!("ssh -p {} {}@{}", self.ssh_port, self.username, self.host)
+    }
+
+    fn key(&self) -> Result<RentalKey, RentError> {
+        RentalKey::from_private_pem(&self.private_key_pem)
+            .map_err(|e| RentError::Store(format!("rental of {}: {e}", self.miner_hotkey)))
+    }
+}
+
+/// What a renter asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RentRequest {
+    pub cpus: u32,
+    pub ram_bytes: u64,
+    pub disk_bytes: u64,
+    /// `(count, type, memory MB)`; `None` sends `"gpu": {}`.
+    pub gpu: Option<(u32, String, u64)>,
+    pub days: i64,
+    pub ssh_key: Option<String>,
+    pub base_image: String,
+}
+
+impl RentRequest {
+    fn device_requirement(&self) -> Map<String, Value> {
+        let gpu = match &self.gpu {
+            Some((count, kind, capacity)) => {
+                json!({"count": count, "capacity": capacity, "type": kind})
+            }
+            None => json!({}),
+        };
+        object(json!({
+            "cpu": {"count": self.cpus},
+            "gpu": gpu,
+            "hard_disk": {"capacity": self.disk_bytes},
+            "ram": {"capacity": self.ram_bytes},
+        }))
+    }
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Why renting, releasing or an action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RentError {
+    #[error("miner {miner} did not answer {what}: {reason}")]
+    NoAnswer {
+        miner: String,
+        what: &'static str,
+        reason: String,
+    },
+    #[error("miner {miner} refused {what}")]
+    Refused { miner: String, what: &'static str },
+    #[error("{0}")]
+    Store(String),
+    #[error("{0}")]
+    Credentials(String),
+}
+
+/// The `output.status` of a reply, `true` only for a JSON `true` (as SN27 validators test
+/// `status is True`).
+fn status(output: &Map<String, Value>) -> bool {
+    output.get("status") == Some(&Value::Bool(true))
+}
+
+async fn ask(
+    dendrite: &Dendrite,
+    target: &Target,
+    fields: Allocate,
+    timeout: Duration,
+    what: &'static str,
+) -> Result<Map<String, Value>, RentError> {
+    let reply = dendrite.call(target, fields, timeout).await;
+    if !reply.is_success() {
+        return Err(RentError::NoAnswer {
+            miner: target.hotkey.clone(),
+            what,
+            reason: format!("{} {}", reply.status_code, reply.status_message),
+        });
+    }
+    Ok(reply.synapse.fields.output)
+}
+
+/// Whether the miner at `target` is free to allocate (branch A).
+pub async fn available(dendrite: &Dendrite, target: &Target, days: i64) -> Result<bool, RentError> {
+    let fields = Allocate {
+        timeline: days.max(1),
+        checking: true,
+        ..Allocate::default()
+    };
+    Ok(status(
+        &ask(
+            dendrite,
+            target,
+            fields,
+            CHECK_TIMEOUT,
+            "the availability check",
+        )
+        .await?,
+    ))
+}
+
+/// Allocates a container on the miner at `target` (axon at `host`) and opens its credentials.
+pub async fn rent(
+    dendrite: &Dendrite,
+    target: &Target,
+    request: &RentRequest,
+) -> Result<Rental, RentError> {
+    let key = tokio::task::spawn_blocking(RentalKey::generate)
+        .await
+        .map_err(|e| RentError::Credentials(e.to_string()))?
+        .map_err(|e| RentError::Credentials(e.to_string()))?;
+    let docker = object(json!({
+        "base_image": request.base_image,
+        "ssh_key": request.ssh_key.clone().unwrap_or_default(),
+        "ssh_port": 4444,
+        "volume_path": "/tmp",
+        "dockerfile": "",
+    }));
+    let fields = Allocate {
+        timeline: request.days,
+        device_requirement: request.device_requirement(),
+        checking: false,
+        public_key: key.public_pem(),
+        docker_requirement: docker,
+        ..Allocate::default()
+    };
+    let output = ask(dendrite, target, fields, ALLOCATE_TIMEOUT, "the allocation").await?;
+    if !status(&output) {
+        return Err(RentError::Refused {
+            miner: target.hotkey.clone(),
+            what: "the allocation",
+        });
+    }
+    let info = output
+        .get("info")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RentError::Credentials("the miner's answer has no info".into()))?;
+    let credentials = key
+        .open(info)
+        .map_err(|e| RentError::Credentials(e.to_string()))?;
+    Ok(Rental {
+        miner_hotkey: target.hotkey.clone(),
+        host: target.addr.ip(),
+        axon_port: target.addr.port(),
+        ssh_port: credentials.port,
+        username: credentials.username.clone(),
+        password: credentials.password.clone(),
+        host_key_fingerprint: credentials.host_key_fingerprint.clone(),
+        private_key_pem: key.private_pem().to_string(),
+        days: request.days,
+        rented_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default(),
+    })
+}
+
+/// Releases a rental (branch E).
+pub async fn release(dendrite: &Dendrite, rental: &Rental) -> Result<(), RentError> {
+    let fields = Allocate {
+        timeline: 0,
+        checking: false,
+        public_key: rental.key()?.public_pem(),
+        ..Allocate::default()
+    };
+    let output = ask(
+        dendrite,
+        &rental.target(),
+        fields,
+        CHECK_TIMEOUT,
+        "the release",
+    )
+    .await?;
+    if status(&output) {
+        Ok(())
+    } else {
+        Err(RentError::Refused {
+            miner: rental.miner_hotkey.clone(),
+            what: "the release",
+        })
+    }
+}
+
+/// A lifecycle action on a rental (branch C): `restart`, `pause`, `unpause`, or
+/// `exchange_key` with `key` for `key_type` `user` or `terminal`.
+pub async fn act(
+    dendrite: &Dendrite,
+    rental: &Rental,
+    action: &'static str,
+    key: Option<(&str, &str)>,
+) -> Result<(), RentError> {
+    let (ssh_key, key_type) = key.unwrap_or(("", ""));
+    let fields = Allocate {
+        timeline: 1,
+        checking: false,
+        docker_change: true,
+        public_key: rental.key()?.public_pem(),
+        docker_action: object(json!({"action": action, "ssh_key": ssh_key, "key_type": key_type})),
+        ..Allocate::default()
+    };
+    let output = ask(dendrite, &rental.target(), fields, ALLOCATE_TIMEOUT, action).await?;
+    if status(&output) {
+        Ok(())
+    } else {
+        Err(RentError::Refused {
+            miner: rental.miner_hotkey.clone(),
+            what: action,
+        })
+    }
+}
+
+/// The rentals of this validator, one file per miner.
+#[derive(Debug, Clone)]
+pub struct RentalStore {
+    dir: PathBuf,
+}
+
+impl RentalStore {
+    pub fn new(state_dir: &Path) -> Self {
+        RentalStore {
+            dir: state_dir.join("rentals"),
+        }
+    }
+
+    fn path(&self, miner: &str) -> Result<PathBuf, RentError> {
+        // Hotkeys are ss58; anything else must not become a path.
+        if miner.is_empty() || !miner.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(RentError::Store(format!(
+                "{miner:?} is not a hotkey address"
+            )));
+        }
+        Ok(self.dir.join(format!("{miner}.json")))
+    }
+
+    pub fn save(&self, rental: &Rental) -> Result<PathBuf, RentError> {
+        let path = self.path(&rental.miner_hotkey)?;
+        let bytes = serde_json::to_vec_pretty(rental)
+            .map_err(|e| RentError::Store(format!("{}: {e}", path.display())))?;
+        write_private(&path, &bytes)
+            .map_err(|e| RentError::Store(format!("{}: {e}", path.display())))?;
+        Ok(path)
+    }
+
+    pub fn load(&self, miner: &str) -> Result<Rental, RentError> {
+        let path = self.path(miner)?;
+        let bytes = std::fs::read(&path).map_err(|e| {
+            RentError::Store(format!("no rental of {miner} ({}: {e})", path.display()))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| RentError::Store(format!("{}: {e}", path.display())))
+    }
+
+    pub fn remove(&self, miner: &str) -> Result<(), RentError> {
+        let path = self.path(miner)?;
+        std::fs::remove_file(&path)
+            .map_err(|e| RentError::Store(format!("{}: {e}", path.display())))
+    }
+
+    pub fn list(&self) -> Result<Vec<Rental>, RentError> {
+        let listing = match std::fs::read_dir(&self.dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(RentError::Store(format!("{}: {e}", self.dir.display()))),
+        };
+        let mut rentals = Vec::new();
+        for item in listing.flatten() {
+            let path = item.path();
+            if path.extension().and_then(|e| e.to_str()) == Some("json") {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| RentError::Store(format!("{}: {e}", path.display())))?;
+                rentals.push(
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| RentError::Store(format!("{}: {e}", path.display())))?,
+                );
+            }
+        }
+        rentals.sort_by_key(|r: &Rental| r.rented_at);
+        Ok(rentals)
+    }
+}

@@ -1,0 +1,877 @@
+//! The miner's allocation engine against a real Docker engine: `sn27 run` as a process on the
+//! embedded devnet, rented by our own validator commands and by the reference validator's
+//! sequence in Python (bittensor 10.5, cryptography, paramiko), with SSH logins checked from
+//! inside the container, owner-only actions, crash recovery and bad input.
+//!
+//! Needs dockerd and the `sn27-test-base:bookworm` image (`tests/setup-docker.sh`, which
+//! `tests/run.sh` runs). The tests share one engine and take turns.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{python_peer, sn27, stderr, stdout};
+use serde_json::{json, Map, Value};
+use sn27::credentials::RentalKey;
+use sn27::dendrite::{Dendrite, Target};
+use sn27::protocol::Allocate;
+use sn27::wallet::{KeyRole, Keypair, PasswordSource, Wallet};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn base_image() -> String {
+    std::env::var("SN27_TEST_BASE_IMAGE").unwrap_or_else(|_| "sn27-test-base:bookworm".into())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A devnet with a registered miner and a staked validator, and the miner's process.
+struct Setup {
+    dir: tempfile::TempDir,
+    miner_config: String,
+    validator_config: String,
+    axon: SocketAddr,
+    ssh_port: u16,
+    miner_hotkey: String,
+    miner: Option<Child>,
+}
+
+impl Setup {
+    fn new(test_lifetime_secs: u64) -> Setup {
+        let docker = Command::new("docker")
+            .args(["image", "inspect", &base_image()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        assert!(
+            matches!(docker, Ok(s) if s.success()),
+            "no Docker engine with {}: run tests/setup-docker.sh (tests/run.sh does)",
+            base_image()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let axon_port = free_port();
+        let ssh_port = free_port();
+        let devnet = root.join("devnet.sqlite");
+        let common = |role: &str, name: &str| {
+            format!(
+                "role = \"{role}\"\nstate_dir = \"{state}\"\n[chain]\nnetwork = \"devnet\"\n\
+                 devnet_path = \"{devnet}\"\n[wallet]\nname = \"{name}\"\npath = \"{wallets}\"\n",
+                state = root.join(format!("{role}-state")).display(),
+                devnet = devnet.display(),
+                wallets = root.join("wallets").display(),
+            )
+        };
+        let miner_config = root.join("miner.toml");
+        std::fs::write(
+            &miner_config,
+            format!(
+                "{}[axon]\nport = {axon_port}\nexternal_ip = \"127.0.0.1\"\n[miner]\n\
+                 ssh_port = {ssh_port}\nmin_validator_stake = 1000.0\n[miner.container]\n\
+                 base_image = \"{}\"\nreserve_cpus = 1\nreserve_memory_gb = 0.25\n\
+                 test_lifetime_secs = {test_lifetime_secs}\n[log]\nfilter = \"info\"\n",
+                common("miner", "miner"),
+                base_image()
+            ),
+        )
+        .unwrap();
+        let validator_config = root.join("validator.toml");
+        std::fs::write(&validator_config, common("validator", "validator")).unwrap();
+        let mut setup = Setup {
+            miner_config: miner_config.to_string_lossy().into_owned(),
+            validator_config: validator_config.to_string_lossy().into_owned(),
+            axon: SocketAddr::from(([127, 0, 0, 1], axon_port)),
+            ssh_port,
+            miner_hotkey: String::new(),
+            miner: None,
+            dir,
+        };
+        setup.miner_cli(&["devnet", "init", "--block-time", "0.2"]);
+        for config in [&setup.miner_config, &setup.validator_config] {
+            ok(&[
+                "--config",
+                config,
+                "wallet",
+                "create",
+                "--no-password",
+                "--no-print-mnemonic",
+            ]);
+        }
+        let miner: Value =
+            serde_json::from_str(&setup.miner_cli(&["wallet", "show", "--json"])).unwrap();
+        setup.miner_hotkey = miner["hotkey"].as_str().unwrap().to_string();
+        setup.miner_cli(&["devnet", "fund", miner["coldkey"].as_str().unwrap(), "5"]);
+        setup.miner_cli(&["register", "--yes"]);
+        let validator = setup.validator_keypair().ss58();
+        setup.miner_cli(&["devnet", "register", &validator, "--stake", "2000"]);
+        setup
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn miner_cli(&self, args: &[&str]) -> String {
+        let mut all = vec!["--config", self.miner_config.as_str()];
+        all.extend_from_slice(args);
+        ok(&all)
+    }
+
+    fn validator_cli(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["--config", self.validator_config.as_str()];
+        all.extend_from_slice(args);
+        sn27(&all, &[])
+    }
+
+    fn validator_keypair(&self) -> Keypair {
+        Wallet::new(self.root().join("wallets"), "validator", "default")
+            .unwrap()
+            .keypair(KeyRole::Hotkey, &PasswordSource::new(None, None))
+            .unwrap()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.root().join("miner.log")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Starts `sn27 run` (with `env`) and waits until the axon accepts connections, or until
+    /// the process exits (returned as `false`).
+    fn start_miner(&mut self, env: &[(&str, &str)]) -> bool {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
+        command
+            .args([
+                "--config",
+                &self.miner_config,
+                "--log-format",
+                "text",
+                "run",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .env_remove("RUST_LOG");
+        // Only configuration reaches the miner: the test runner's own SN27_TEST_* variables
+        // would be read as (unknown) configuration keys.
+        for (name, _) in std::env::vars() {
+            if name.starts_with("SN27_") {
+                command.env_remove(name);
+            }
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                child.wait().ok();
+                return false;
+            }
+            if TcpStream::connect_timeout(&self.axon, Duration::from_millis(200)).is_ok() {
+                self.miner = Some(child);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        child.kill().ok();
+        child.wait().ok();
+        panic!("the miner did not start serving:\n{}", self.log());
+    }
+
+    /// Waits for a miner started with a crash point to abort; returns its exit status.
+    fn wait_for_crash(&mut self) -> std::process::ExitStatus {
+        let mut child = self.miner.take().expect("a running miner");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child.kill().ok();
+        child.wait().ok();
+        panic!("the miner did not abort:\n{}", self.log());
+    }
+
+    fn kill_miner(&mut self) {
+        if let Some(mut child) = self.miner.take() {
+            child.kill().ok(); // SIGKILL
+            child.wait().ok();
+        }
+    }
+
+    /// Stops the miner with SIGTERM and returns whether it exited cleanly.
+    fn stop_miner(&mut self) -> bool {
+        let Some(mut child) = self.miner.take() else {
+            return true;
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child.kill().ok();
+        child.wait().ok();
+        false
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            addr: self.axon,
+            hotkey: self.miner_hotkey.clone(),
+        }
+    }
+
+    /// This miner's containers, as Docker lists them.
+    fn containers(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args([
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=sn27.miner={}", self.miner_hotkey),
+                "--format",
+                "{{.Names}} {{.State}}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn journal(&self) -> Vec<Value> {
+        let dir = self.root().join("miner-state/miner/allocations");
+        let Ok(listing) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        listing
+            .flatten()
+            .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.kill_miner();
+        for line in self.containers() {
+            let name = line.split(' ').next().unwrap_or_default().to_string();
+            Command::new("docker")
+                .args(["rm", "-f", &name])
+                .output()
+                .ok();
+        }
+    }
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = sn27(args, &[]);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Sends one Allocate from `key` and returns `output`.
+fn allocate(
+    runtime: &tokio::runtime::Runtime,
+    setup: &Setup,
+    key: &Keypair,
+    fields: Allocate,
+) -> Map<String, Value> {
+    let dendrite = Dendrite::new(key.clone());
+    let reply = runtime.block_on(dendrite.call(&setup.target(), fields, Duration::from_secs(90)));
+    assert!(
+        reply.is_success(),
+        "{} {}",
+        reply.status_code,
+        reply.status_message
+    );
+    reply.synapse.fields.output
+}
+
+fn rental_request(key: &RentalKey, ssh_key: &str) -> Allocate {
+    Allocate {
+        timeline: 1,
+        checking: false,
+        public_key: key.public_pem(),
+        device_requirement: object(json!({"cpu": {"count": 1}, "gpu": {},
+            "hard_disk": {"capacity": 1u64 << 30}, "ram": {"capacity": 512u64 << 20}})),
+        docker_requirement: object(json!({"base_image": "ubuntu", "ssh_key": ssh_key,
+            "ssh_port": 4444, "volume_path": "/tmp", "dockerfile": "rm -rf / --no-preserve-root"})),
+        ..Allocate::default()
+    }
+}
+
+/// Logs in with paramiko (password, or key file) and runs `command`.
+fn ssh(port: u16, password: &str, key_file: Option<&Path>, command: &str) -> Value {
+    let key = key_file.map(|p| p.to_string_lossy().into_owned());
+    python_peer(
+        "ssh_peer.py",
+        &[
+            "127.0.0.1",
+            &port.to_string(),
+            "root",
+            password,
+            key.as_deref().unwrap_or("-"),
+            command,
+        ],
+    )
+}
+
+/// An ed25519 key pair for SSH: (private key file, public key line).
+fn ssh_keypair(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&path)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(status.success());
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    (path, public.trim().to_string())
+}
+
+fn output_of(cmd: &Value) -> String {
+    assert_eq!(cmd["exit"], 0, "{cmd}");
+    assert_eq!(cmd["stderr"], "", "nothing on stderr: {cmd}");
+    cmd["stdout"].as_str().unwrap().trim().to_string()
+}
+
+#[test]
+fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::new(900);
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    let (key_file, public) = ssh_keypair(setup.root(), "renter");
+    std::fs::write(setup.root().join("renter.pub"), &public).unwrap();
+    let key_path = setup.root().join("renter.pub");
+
+    let out = setup.validator_cli(&[
+        "rent",
+        "--hotkey",
+        &setup.miner_hotkey,
+        "--cpus",
+        "1",
+        "--ram",
+        "0.5",
+        "--days",
+        "2",
+        "--ssh-key",
+        key_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        setup.log()
+    );
+    let printed = stdout(&out);
+    let password = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("password        "))
+        .unwrap()
+        .to_string();
+    assert!(
+        printed.contains(&format!("ssh -p {} root@127.0.0.1", setup.ssh_port)),
+        "{printed}"
+    );
+    let fingerprint = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("host key        "))
+        .unwrap()
+        .to_string();
+
+    // The rental file keeps the key and credentials, private.
+    let file = setup.root().join(format!(
+        "validator-state/rentals/{}.json",
+        setup.miner_hotkey
+    ));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let listed = stdout(&setup.validator_cli(&["rentals"]));
+    assert!(listed.contains(&setup.miner_hotkey), "{listed}");
+
+    // Password login; the limits inside are the requested ones; the host key is the one sent.
+    let by_password = ssh(
+        setup.ssh_port,
+        &password,
+        None,
+        "nproc; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+    );
+    let limits = output_of(&by_password);
+    let mut lines = limits.lines();
+    assert_eq!(lines.next(), Some("1"), "one CPU: {limits}");
+    assert_eq!(
+        lines.next(),
+        Some((512u64 << 20).to_string().as_str()),
+        "512 MiB: {limits}"
+    );
+    assert_eq!(by_password["host_key"], fingerprint.as_str());
+    // Key login.
+    let by_key = ssh(setup.ssh_port, "-", Some(&key_file), "whoami");
+    assert_eq!(output_of(&by_key), "root");
+
+    // Pause and resume keep the rental; a new key replaces the first line.
+    ok(&[
+        "--config",
+        &setup.validator_config,
+        "rental",
+        "pause",
+        &setup.miner_hotkey,
+    ]);
+    assert!(
+        setup.containers().iter().any(|c| c.ends_with("paused")),
+        "{:?}",
+        setup.containers()
+    );
+    ok(&[
+        "--config",
+        &setup.validator_config,
+        "rental",
+        "resume",
+        &setup.miner_hotkey,
+    ]);
+    let (second_file, second_public) = ssh_keypair(setup.root(), "second");
+    std::fs::write(setup.root().join("second.pub"), &second_public).unwrap();
+    ok(&[
+        "--config",
+        &setup.validator_config,
+        "rental",
+        "set-key",
+        &setup.miner_hotkey,
+        "--key",
+        setup.root().join("second.pub").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        output_of(&ssh(
+            setup.ssh_port,
+            "-",
+            Some(&second_file),
+            "echo swapped"
+        )),
+        "swapped"
+    );
+    ok(&[
+        "--config",
+        &setup.validator_config,
+        "rental",
+        "restart",
+        &setup.miner_hotkey,
+    ]);
+    assert_eq!(
+        output_of(&ssh(setup.ssh_port, &password, None, "echo back")),
+        "back"
+    );
+
+    // Release: the container and the journal entry are gone, the miner is free again.
+    ok(&[
+        "--config",
+        &setup.validator_config,
+        "release",
+        &setup.miner_hotkey,
+    ]);
+    assert!(setup.containers().is_empty(), "{:?}", setup.containers());
+    assert!(setup.journal().is_empty());
+    assert!(!file.exists());
+    let runtime = runtime();
+    let free = allocate(
+        &runtime,
+        &setup,
+        &setup.validator_keypair(),
+        Allocate {
+            timeline: 1,
+            ..Allocate::default()
+        },
+    );
+    assert_eq!(free.get("status"), Some(&json!(true)));
+    assert!(
+        setup.stop_miner(),
+        "SIGTERM stops the miner cleanly:\n{}",
+        setup.log()
+    );
+}
+
+#[test]
+fn the_reference_validators_sequence_passes_and_test_allocations_expire() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::new(4);
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    let result = python_peer(
+        "reference_validator.py",
+        &[
+            setup.root().join("wallets").to_str().unwrap(),
+            "validator",
+            "127.0.0.1",
+            &setup.axon.port().to_string(),
+            &setup.miner_hotkey,
+        ],
+    );
+    assert_eq!(result["ok"], true, "{result}\n{}", setup.log());
+    let steps = result["steps"].as_array().unwrap();
+    assert_eq!(steps[1]["port"], setup.ssh_port);
+    assert_eq!(steps[2]["username"], "root");
+    assert_eq!(steps[2]["version"], 183);
+    assert!(setup.containers().is_empty(), "{:?}", setup.containers());
+
+    // A test allocation the validator never releases is reclaimed after its lifetime (4 s).
+    let runtime = runtime();
+    let key = RentalKey::generate().unwrap();
+    let mut request = rental_request(&key, "");
+    request
+        .device_requirement
+        .insert("testing".into(), json!(true));
+    let out = allocate(&runtime, &setup, &setup.validator_keypair(), request);
+    assert_eq!(out.get("status"), Some(&json!(true)), "{}", setup.log());
+    assert!(setup
+        .containers()
+        .iter()
+        .any(|c| c.starts_with("sn27-test-")));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !setup.containers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        setup.containers().is_empty(),
+        "expired: {:?}",
+        setup.containers()
+    );
+    assert!(
+        setup.log().contains("lease ended; released"),
+        "{}",
+        setup.log()
+    );
+}
+
+#[test]
+fn only_the_owner_acts_and_a_live_rental_is_never_displaced() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::new(900);
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    let runtime = runtime();
+    let caller = setup.validator_keypair();
+    let owner = RentalKey::generate().unwrap();
+    let out = allocate(&runtime, &setup, &caller, rental_request(&owner, ""));
+    assert_eq!(out.get("status"), Some(&json!(true)), "{}", setup.log());
+    let credentials = owner.open(out["info"].as_str().unwrap()).unwrap();
+
+    let stranger = RentalKey::generate().unwrap();
+    let with_key = |key: &RentalKey, fields: Allocate| Allocate {
+        public_key: key.public_pem(),
+        ..fields
+    };
+    let action = |name: &str| Allocate {
+        timeline: 1,
+        checking: false,
+        docker_change: true,
+        docker_action: object(json!({"action": name, "ssh_key": "", "key_type": ""})),
+        ..Allocate::default()
+    };
+    let (_, stranger_line) = ssh_keypair(setup.root(), "stranger");
+    let mut refusals = vec![
+        (
+            "release",
+            with_key(
+                &stranger,
+                Allocate {
+                    timeline: 0,
+                    checking: false,
+                    ..Allocate::default()
+                },
+            ),
+        ),
+        (
+            "ownership",
+            with_key(
+                &stranger,
+                Allocate {
+                    timeline: 0,
+                    checking: true,
+                    ..Allocate::default()
+                },
+            ),
+        ),
+        ("pause", with_key(&stranger, action("pause"))),
+        ("restart", with_key(&stranger, action("restart"))),
+        ("second allocation", rental_request(&stranger, "")),
+        ("second allocation by the owner", rental_request(&owner, "")),
+    ];
+    let mut exchange = with_key(&stranger, action("exchange_key"));
+    exchange.docker_action =
+        object(json!({"action": "exchange_key", "ssh_key": stranger_line, "key_type": "user"}));
+    refusals.push(("exchange_key", exchange));
+    for (what, fields) in refusals {
+        let out = allocate(&runtime, &setup, &caller, fields);
+        assert_eq!(out.get("status"), Some(&json!(false)), "{what}: {out:?}");
+        assert_eq!(out.get("port"), Some(&json!(setup.ssh_port)), "{what}");
+    }
+    // Nothing changed: one running container, and the owner still logs in.
+    let containers = setup.containers();
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert!(containers[0].ends_with("running"), "{containers:?}");
+    assert_eq!(
+        output_of(&ssh(
+            credentials.port,
+            &credentials.password,
+            None,
+            "echo mine"
+        )),
+        "mine"
+    );
+    let owned = allocate(
+        &runtime,
+        &setup,
+        &caller,
+        with_key(
+            &owner,
+            Allocate {
+                timeline: 0,
+                checking: true,
+                ..Allocate::default()
+            },
+        ),
+    );
+    assert_eq!(owned.get("status"), Some(&json!(true)));
+    let busy = allocate(
+        &runtime,
+        &setup,
+        &caller,
+        Allocate {
+            timeline: 1,
+            ..Allocate::default()
+        },
+    );
+    assert_eq!(
+        busy.get("status"),
+        Some(&json!(false)),
+        "a live rental: not available"
+    );
+}
+
+#[test]
+fn a_killed_miner_reconciles_journal_and_docker() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::new(900);
+    let runtime = runtime();
+    let caller = setup.validator_keypair();
+    let check = |setup: &Setup| {
+        allocate(
+            &runtime,
+            setup,
+            &caller,
+            Allocate {
+                timeline: 1,
+                ..Allocate::default()
+            },
+        )
+        .get("status")
+        .cloned()
+    };
+
+    // Killed while allocating, before or after the container exists: on restart the half-made
+    // allocation is rolled back (the caller never got credentials) and the miner is free.
+    for step in ["requested", "container-created"] {
+        assert!(
+            setup.start_miner(&[("SN27_CRASH_AT", step)]),
+            "{}",
+            setup.log()
+        );
+        let dendrite = Dendrite::new(caller.clone());
+        let key = RentalKey::generate().unwrap();
+        let reply = runtime.block_on(dendrite.call(
+            &setup.target(),
+            rental_request(&key, ""),
+            Duration::from_secs(60),
+        ));
+        assert!(!reply.is_success(), "the caller sees no answer at {step}");
+        assert!(!setup.wait_for_crash().success());
+        assert_eq!(setup.journal().len(), 1, "journaled before acting ({step})");
+        assert!(setup.start_miner(&[]), "{}", setup.log());
+        assert!(setup.journal().is_empty(), "{step}: rolled back");
+        assert!(
+            setup.containers().is_empty(),
+            "{step}: {:?}",
+            setup.containers()
+        );
+        assert_eq!(check(&setup), Some(json!(true)), "{step}: free again");
+        setup.kill_miner();
+    }
+
+    // A live rental survives kill -9 and its container dying; its owner still logs in.
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    let owner = RentalKey::generate().unwrap();
+    let out = allocate(&runtime, &setup, &caller, rental_request(&owner, ""));
+    let credentials = owner.open(out["info"].as_str().unwrap()).unwrap();
+    setup.kill_miner();
+    let name = setup.containers()[0].split(' ').next().unwrap().to_string();
+    Command::new("docker")
+        .args(["stop", "-t", "1", &name])
+        .output()
+        .unwrap();
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(
+        setup.containers()[0].ends_with("running"),
+        "{:?}",
+        setup.containers()
+    );
+    assert_eq!(
+        output_of(&ssh(
+            credentials.port,
+            &credentials.password,
+            None,
+            "echo alive"
+        )),
+        "alive"
+    );
+    assert_eq!(check(&setup), Some(json!(false)), "still rented");
+
+    // An orphan container (no journal entry) is removed at start-up.
+    setup.kill_miner();
+    let journal_dir = setup.root().join("miner-state/miner/allocations");
+    let moved = setup.root().join("moved-journal");
+    std::fs::rename(&journal_dir, &moved).unwrap();
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(
+        setup.containers().is_empty(),
+        "orphan removed: {:?}",
+        setup.containers()
+    );
+    assert!(setup
+        .log()
+        .contains("removed a container no allocation owns"));
+    setup.kill_miner();
+    std::fs::remove_dir_all(&journal_dir).ok();
+
+    // Killed while releasing: the release completes at the next start.
+    assert!(
+        setup.start_miner(&[("SN27_CRASH_AT", "releasing")]),
+        "{}",
+        setup.log()
+    );
+    let owner = RentalKey::generate().unwrap();
+    let out = allocate(&runtime, &setup, &caller, rental_request(&owner, ""));
+    assert_eq!(out.get("status"), Some(&json!(true)), "{}", setup.log());
+    let dendrite = Dendrite::new(caller.clone());
+    let release = Allocate {
+        timeline: 0,
+        checking: false,
+        public_key: owner.public_pem(),
+        ..Allocate::default()
+    };
+    let _ = runtime.block_on(dendrite.call(&setup.target(), release, Duration::from_secs(30)));
+    assert!(!setup.wait_for_crash().success());
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.containers().is_empty(), "{:?}", setup.containers());
+    assert!(setup.journal().is_empty());
+    assert_eq!(check(&setup), Some(json!(true)));
+}
+
+#[test]
+fn bad_requests_are_refused_with_a_reason_and_create_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::new(900);
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    let runtime = runtime();
+    let caller = setup.validator_keypair();
+    let key = RentalKey::generate().unwrap();
+    let mut cases: Vec<(&str, Allocate)> = Vec::new();
+    let mut malformed = rental_request(&key, "");
+    malformed.device_requirement =
+        object(json!({"cpu": "many", "gpu": {}, "hard_disk": {}, "ram": {}}));
+    cases.push(("device_requirement.cpu is not an object", malformed));
+    let mut huge = rental_request(&key, "");
+    huge.device_requirement = object(json!({"cpu": {"count": 1}, "gpu": {}, "hard_disk": {},
+        "ram": {"capacity": 1u64 << 62}}));
+    cases.push(("larger than", huge));
+    let mut too_many = rental_request(&key, "");
+    too_many.device_requirement =
+        object(json!({"cpu": {"count": 512}, "gpu": {}, "hard_disk": {}, "ram": {}}));
+    cases.push(("CPUs requested", too_many));
+    let mut bad_pem = rental_request(&key, "");
+    bad_pem.public_key = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into();
+    cases.push(("public_key", bad_pem));
+    cases.push((
+        "not an OpenSSH public key",
+        rental_request(&key, "ssh-ed25519 AAAA'; touch /tmp/pwned; echo '"),
+    ));
+    cases.push((
+        "is not one of",
+        Allocate {
+            timeline: 1,
+            checking: false,
+            docker_change: true,
+            public_key: key.public_pem(),
+            docker_action: object(json!({"action": "rm -rf /"})),
+            ..Allocate::default()
+        },
+    ));
+    for (reason, fields) in cases {
+        let out = allocate(&runtime, &setup, &caller, fields);
+        assert_eq!(out.get("status"), Some(&json!(false)), "{reason}: {out:?}");
+        assert_eq!(out.get("port"), Some(&json!(setup.ssh_port)));
+        assert!(
+            setup.log().contains(reason),
+            "a log line says {reason:?}:\n{}",
+            setup.log()
+        );
+    }
+    assert!(setup.containers().is_empty(), "{:?}", setup.containers());
+    assert!(setup.journal().is_empty());
+    assert!(!Path::new("/tmp/pwned").exists());
+}
+
+#[test]
+fn an_unregistered_miner_refuses_to_start_and_says_how_to_register() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::new(900);
+    setup.miner_cli(&["devnet", "init", "--block-time", "0.2"]);
+    assert!(
+        !setup.start_miner(&[]),
+        "an unregistered miner must not serve"
+    );
+    assert!(setup.log().contains("sn27 register"), "{}", setup.log());
+}
