@@ -179,7 +179,13 @@ pub async fn rent(
         docker_requirement: docker,
         ..Allocate::default()
     };
-    let output = ask(dendrite, target, fields, ALLOCATE_TIMEOUT, "the allocation").await?;
+    let output = match ask(dendrite, target, fields, ALLOCATE_TIMEOUT, "the allocation").await {
+        Ok(output) => output,
+        Err(error) => {
+            release_if_allocated(dendrite, target, &key).await;
+            return Err(error);
+        }
+    };
     if !status(&output) {
         return Err(RentError::Refused {
             miner: target.hotkey.clone(),
@@ -208,6 +214,27 @@ pub async fn rent(
             .map(|d| d.as_secs())
             .unwrap_or_default(),
     })
+}
+
+/// After an allocation whose answer was lost (timeout, dropped connection): if the miner did
+/// allocate for `key`, its credentials went with the answer, so release it rather than leave
+/// the miner blocked until the lease ends.
+async fn release_if_allocated(dendrite: &Dendrite, target: &Target, key: &RentalKey) {
+    let with_key = |checking| Allocate {
+        timeline: 0,
+        checking,
+        public_key: key.public_pem(),
+        ..Allocate::default()
+    };
+    let owned = ask(dendrite, target, with_key(true), CHECK_TIMEOUT, "the ownership check").await;
+    if matches!(&owned, Ok(output) if status(output)) {
+        let released = ask(dendrite, target, with_key(false), CHECK_TIMEOUT, "the release").await;
+        tracing::warn!(
+            miner = %target.hotkey,
+            released = matches!(&released, Ok(output) if status(output)),
+            "the allocation's answer was lost but the miner had allocated; released it"
+        );
+    }
 }
 
 /// Releases a rental (branch E).

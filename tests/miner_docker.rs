@@ -441,15 +441,23 @@ fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
         setup.ssh_port,
         &password,
         None,
-        "nproc; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+        "nproc; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
+         cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; \
+         df -B1 --output=size /dev/shm | tail -1",
     );
     let limits = output_of(&by_password);
-    let mut lines = limits.lines();
+    let mut lines = limits.lines().map(str::trim);
     assert_eq!(lines.next(), Some("1"), "one CPU: {limits}");
     assert_eq!(
         lines.next(),
         Some((512u64 << 20).to_string().as_str()),
         "512 MiB: {limits}"
+    );
+    assert_eq!(lines.next(), Some("4096"), "pids limit: {limits}");
+    assert_eq!(
+        lines.next(),
+        Some((256u64 << 20).to_string().as_str()),
+        "/dev/shm is half the memory: {limits}"
     );
     assert_eq!(by_password["host_key"], fingerprint.as_str());
     // Key login.

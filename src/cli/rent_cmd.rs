@@ -22,7 +22,8 @@ pub struct RentArgs {
     #[arg(long, conflicts_with_all = ["gpu_type"])]
     hotkey: Option<String>,
     /// GPU model wanted, e.g. "NVIDIA H100 80GB HBM3"; miners are asked in order of
-    /// incentive and the first that accepts is rented.
+    /// incentive and the first that accepts is rented. The model is not verified after
+    /// login yet: check nvidia-smi in the container.
     #[arg(long, requires = "gpu_memory")]
     gpu_type: Option<String>,
     /// GPU memory wanted, GB.
