@@ -37,9 +37,30 @@ pub struct Rental {
     pub private_key_pem: String,
     pub days: i64,
     pub rented_at: u64,
+    /// The allocation was sent but its answer never came (no credentials); the key is kept so
+    /// that `release` can free whatever the miner allocated.
+    #[serde(default)]
+    pub pending: bool,
 }
 
 impl Rental {
+    /// The record kept while an allocation with `key` is in flight to `target`.
+    pub fn pending(target: &Target, key: &RentalKey, days: i64) -> Rental {
+        Rental {
+            miner_hotkey: target.hotkey.clone(),
+            host: target.addr.ip(),
+            axon_port: target.addr.port(),
+            ssh_port: 0,
+            username: String::new(),
+            password: String::new(),
+            host_key_fingerprint: None,
+            private_key_pem: key.private_pem().to_string(),
+            days,
+            rented_at: now(),
+            pending: true,
+        }
+    }
+
     pub fn target(&self) -> Target {
         Target {
             addr: (self.host, self.axon_port).into(),
@@ -154,16 +175,29 @@ pub async fn available(dendrite: &Dendrite, target: &Target, days: i64) -> Resul
     ))
 }
 
-/// Allocates a container on the miner at `target` (axon at `host`) and opens its credentials.
+/// A fresh RSA-2048 key for one rental (generated on a blocking thread: it takes a while).
+pub async fn new_key() -> Result<RentalKey, RentError> {
+    tokio::task::spawn_blocking(RentalKey::generate)
+        .await
+        .map_err(|e| RentError::Credentials(e.to_string()))?
+        .map_err(|e| RentError::Credentials(e.to_string()))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Allocates a container on the miner at `target` with `key` and opens its credentials. A
+/// caller that must survive its own crash stores [`Rental::pending`] first.
 pub async fn rent(
     dendrite: &Dendrite,
     target: &Target,
     request: &RentRequest,
+    key: &RentalKey,
 ) -> Result<Rental, RentError> {
-    let key = tokio::task::spawn_blocking(RentalKey::generate)
-        .await
-        .map_err(|e| RentError::Credentials(e.to_string()))?
-        .map_err(|e| RentError::Credentials(e.to_string()))?;
     let docker = object(json!({
         "base_image": request.base_image,
         "ssh_key": request.ssh_key.clone().unwrap_or_default(),
@@ -179,13 +213,7 @@ pub async fn rent(
         docker_requirement: docker,
         ..Allocate::default()
     };
-    let output = match ask(dendrite, target, fields, ALLOCATE_TIMEOUT, "the allocation").await {
-        Ok(output) => output,
-        Err(error) => {
-            release_if_allocated(dendrite, target, &key).await;
-            return Err(error);
-        }
-    };
+    let output = ask(dendrite, target, fields, ALLOCATE_TIMEOUT, "the allocation").await?;
     if !status(&output) {
         return Err(RentError::Refused {
             miner: target.hotkey.clone(),
@@ -209,31 +237,57 @@ pub async fn rent(
         host_key_fingerprint: credentials.host_key_fingerprint.clone(),
         private_key_pem: key.private_pem().to_string(),
         days: request.days,
-        rented_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default(),
+        rented_at: now(),
+        pending: false,
     })
 }
 
-/// After an allocation whose answer was lost (timeout, dropped connection): if the miner did
-/// allocate for `key`, its credentials went with the answer, so release it rather than leave
-/// the miner blocked until the lease ends.
-async fn release_if_allocated(dendrite: &Dendrite, target: &Target, key: &RentalKey) {
+/// What became of an allocation whose answer was lost (timeout, dropped connection, crashed
+/// miner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostAllocation {
+    /// The miner holds no allocation for the key.
+    NothingAllocated,
+    /// It did allocate; the credentials went with the answer, so it was released.
+    Released,
+    /// The miner cannot tell now; keep the key and release later.
+    Unknown,
+}
+
+/// Settles an allocation made with `key` whose answer was lost: if the miner did allocate,
+/// release it rather than leave the miner blocked until the lease ends.
+pub async fn settle_lost(dendrite: &Dendrite, target: &Target, key: &RentalKey) -> LostAllocation {
     let with_key = |checking| Allocate {
         timeline: 0,
         checking,
         public_key: key.public_pem(),
         ..Allocate::default()
     };
-    let owned = ask(dendrite, target, with_key(true), CHECK_TIMEOUT, "the ownership check").await;
-    if matches!(&owned, Ok(output) if status(output)) {
-        let released = ask(dendrite, target, with_key(false), CHECK_TIMEOUT, "the release").await;
-        tracing::warn!(
-            miner = %target.hotkey,
-            released = matches!(&released, Ok(output) if status(output)),
-            "the allocation's answer was lost but the miner had allocated; released it"
-        );
+    match ask(
+        dendrite,
+        target,
+        with_key(true),
+        CHECK_TIMEOUT,
+        "the ownership check",
+    )
+    .await
+    {
+        Ok(output) if status(&output) => {
+            match ask(
+                dendrite,
+                target,
+                with_key(false),
+                CHECK_TIMEOUT,
+                "the release",
+            )
+            .await
+            {
+                Ok(output) if status(&output) => LostAllocation::Released,
+                _ => LostAllocation::Unknown,
+            }
+        }
+        Ok(_) => LostAllocation::NothingAllocated,
+        Err(_) => LostAllocation::Unknown,
     }
 }
 

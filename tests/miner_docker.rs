@@ -749,6 +749,48 @@ fn a_killed_miner_reconciles_journal_and_docker() {
         setup.kill_miner();
     }
 
+    // Killed after the allocation is journaled active but before the answer leaves: the
+    // validator kept the key before sending, so it sees the allocation as unconfirmed and frees
+    // it once the miner is back; nothing is left behind.
+    assert!(
+        setup.start_miner(&[("SN27_CRASH_AT", "active")]),
+        "{}",
+        setup.log()
+    );
+    let out = setup.validator_cli(&[
+        "rent",
+        "--hotkey",
+        &setup.miner_hotkey,
+        "--days",
+        "1",
+        "--ram",
+        "0.5",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("sn27 release"), "{}", stderr(&out));
+    assert!(!setup.wait_for_crash().success());
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert_eq!(
+        setup.containers().len(),
+        1,
+        "the miner kept the allocation it may have issued"
+    );
+    assert_eq!(check(&setup), Some(json!(false)));
+    let listed = stdout(&setup.validator_cli(&["rentals"]));
+    assert!(listed.contains("pending"), "{listed}");
+    let out = setup.validator_cli(&["release", &setup.miner_hotkey]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("released the unconfirmed allocation"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(setup.containers().is_empty(), "{:?}", setup.containers());
+    assert!(setup.journal().is_empty());
+    assert!(stdout(&setup.validator_cli(&["rentals"])).contains("no rentals"));
+    assert_eq!(check(&setup), Some(json!(true)));
+    setup.kill_miner();
+
     // A live rental survives kill -9 and its container dying; its owner still logs in.
     assert!(setup.start_miner(&[]), "{}", setup.log());
     let owner = RentalKey::generate().unwrap();

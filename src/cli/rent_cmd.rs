@@ -9,8 +9,9 @@ use clap::{Args, Subcommand};
 use super::wallet_cmd::{select_from, WalletArgs};
 use crate::chain::{self, Chain, NeuronInfo};
 use crate::config::{Config, ConfigSource};
+use crate::credentials::RentalKey;
 use crate::dendrite::{Dendrite, Target};
-use crate::renting::{self, RentRequest, Rental, RentalStore};
+use crate::renting::{self, LostAllocation, RentError, RentRequest, Rental, RentalStore};
 use crate::wallet::{KeyRole, PublicKey};
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -150,8 +151,14 @@ pub fn rent(source: &ConfigSource, args: RentArgs) -> anyhow::Result<ExitCode> {
     });
     for neuron in candidates {
         let miner = neuron.hotkey.to_ss58();
-        if store.load(&miner).is_ok() {
-            eprintln!("{miner}: already rented by this validator (see `sn27 rentals`)");
+        if let Ok(existing) = store.load(&miner) {
+            if existing.pending {
+                eprintln!(
+                    "{miner}: an earlier allocation is unsettled; `sn27 release {miner}` first"
+                );
+            } else {
+                eprintln!("{miner}: already rented by this validator (see `sn27 rentals`)");
+            }
             continue;
         }
         let Some(target) = target(neuron) else {
@@ -169,14 +176,35 @@ pub fn rent(source: &ConfigSource, args: RentArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         }
-        match runtime.block_on(renting::rent(&dendrite, &target, &request)) {
+        // The key is on disk before the request leaves, so that whatever happens to either
+        // side, `sn27 release` can free an allocation made with it.
+        let key = runtime.block_on(renting::new_key())?;
+        store.save(&Rental::pending(&target, &key, request.days))?;
+        match runtime.block_on(renting::rent(&dendrite, &target, &request, &key)) {
             Ok(rental) => {
                 let path = store.save(&rental)?;
                 print_rental(&rental);
                 println!("saved           {} (mode 0600)", path.display());
                 return Ok(ExitCode::SUCCESS);
             }
-            Err(e) => eprintln!("{e}"),
+            Err(e @ RentError::NoAnswer { .. }) => {
+                eprintln!("{e}");
+                match runtime.block_on(renting::settle_lost(&dendrite, &target, &key)) {
+                    LostAllocation::Unknown => bail!(
+                        "{miner} did not answer and cannot say now whether it allocated; the key \
+                         is kept: `sn27 release {miner}` frees the allocation once the miner is back"
+                    ),
+                    LostAllocation::Released => {
+                        eprintln!("{miner}: had allocated without answering; released it")
+                    }
+                    LostAllocation::NothingAllocated => {}
+                }
+                store.remove(&miner)?;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                store.remove(&miner)?;
+            }
         }
     }
     bail!("no miner accepted the rental")
@@ -203,7 +231,7 @@ pub fn rentals(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> {
                     "miner_hotkey": r.miner_hotkey, "host": r.host, "ssh_port": r.ssh_port,
                     "username": r.username, "ssh": r.ssh_command(),
                     "host_key_fingerprint": r.host_key_fingerprint, "days": r.days,
-                    "rented_at": r.rented_at,
+                    "rented_at": r.rented_at, "pending": r.pending,
                 })
             })
             .collect();
@@ -214,6 +242,13 @@ pub fn rentals(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> {
         println!("no rentals");
     }
     for rental in rentals {
+        if rental.pending {
+            println!(
+                "{}  pending: the allocation was never confirmed; `sn27 release {}` frees it",
+                rental.miner_hotkey, rental.miner_hotkey
+            );
+            continue;
+        }
         println!(
             "{}  {}  ({} days)",
             rental.miner_hotkey,
@@ -229,7 +264,22 @@ pub fn release(source: &ConfigSource, hotkey: &str) -> anyhow::Result<ExitCode> 
     let store = RentalStore::new(&config.state_dir);
     let rental = store.load(hotkey)?;
     let dendrite = dendrite(&config)?;
-    runtime()?.block_on(renting::release(&dendrite, &rental))?;
+    let runtime = runtime()?;
+    if rental.pending {
+        let key = RentalKey::from_private_pem(&rental.private_key_pem)?;
+        match runtime.block_on(renting::settle_lost(&dendrite, &rental.target(), &key)) {
+            LostAllocation::Released => println!("released the unconfirmed allocation on {hotkey}"),
+            LostAllocation::NothingAllocated => {
+                println!("{hotkey} holds no allocation of this key; nothing to release")
+            }
+            LostAllocation::Unknown => {
+                bail!("{hotkey} does not answer; the key is kept, try again later")
+            }
+        }
+        store.remove(hotkey)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    runtime.block_on(renting::release(&dendrite, &rental))?;
     store.remove(hotkey)?;
     println!("released the rental of {hotkey}");
     Ok(ExitCode::SUCCESS)
