@@ -11,6 +11,7 @@
 //! state change is journaled before it is acted on; nothing from a request reaches a shell.
 
 pub mod journal;
+pub mod limiter;
 pub mod request;
 pub mod serve;
 
@@ -87,6 +88,7 @@ pub struct Allocations {
     ssh_port: u16,
     /// This miner's hotkey (ss58), labelled on its containers.
     miner: String,
+    limiter: limiter::HotkeyLimiter,
     entries: Mutex<Vec<Entry>>,
 }
 
@@ -117,6 +119,7 @@ impl Allocations {
             host,
             ssh_port,
             miner,
+            limiter: limiter::HotkeyLimiter::default(),
             entries: Mutex::new(Vec::new()),
         }))
     }
@@ -148,6 +151,12 @@ impl Allocations {
 
     /// Answers one `Allocate` from `caller` (ss58): the `output` map, `port` always present.
     pub async fn answer(&self, synapse: &Allocate, caller: &str) -> Map<String, Value> {
+        if !self.limiter.allow(caller) {
+            tracing::warn!(%caller, "Allocate refused: the caller exceeds its rate limit");
+            let mut output = refused();
+            output.insert("port".into(), json!(self.ssh_port));
+            return output;
+        }
         let mut output = match request::parse(synapse) {
             Err(reason) => {
                 tracing::warn!(%caller, %reason, "Allocate refused");
