@@ -217,7 +217,7 @@ fn print_rental(rental: &Rental) {
     if let Some(fingerprint) = &rental.host_key_fingerprint {
         println!("host key        {fingerprint}");
     }
-    println!("lease           {} days", rental.days);
+    println!("lease           {}", days(rental.days));
 }
 
 pub fn rentals(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> {
@@ -250,10 +250,10 @@ pub fn rentals(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> {
             continue;
         }
         println!(
-            "{}  {}  ({} days)",
+            "{}  {}  ({})",
             rental.miner_hotkey,
             rental.ssh_command(),
-            rental.days
+            days(rental.days)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -312,4 +312,12 @@ pub fn rental(source: &ConfigSource, command: RentalCommand) -> anyhow::Result<E
     runtime()?.block_on(renting::act(&dendrite, &rental, action, key))?;
     println!("{action}: done on the rental of {hotkey}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn days(n: i64) -> String {
+    if n == 1 {
+        "1 day".into()
+    } else {
+        format!("{n} days")
+    }
 }
