@@ -522,6 +522,33 @@ impl ContainerEngine {
     }
 }
 
+/// Waits until sshd answers on the host's `port` with its `SSH-` banner (the container's sshd
+/// starts after generating host keys), for at most `limit`.
+pub async fn wait_for_ssh(port: u16, limit: Duration) -> Result<(), DockerError> {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last = String::from("no answer");
+    while tokio::time::Instant::now() < deadline {
+        let attempt = async {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            let mut banner = [0u8; 4];
+            stream.read_exact(&mut banner).await?;
+            Ok::<_, std::io::Error>(banner)
+        };
+        match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            Ok(Ok(banner)) if &banner == b"SSH-" => return Ok(()),
+            Ok(Ok(banner)) => last = format!("unexpected banner {banner:?}"),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "no banner within 2 s".into(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(DockerError {
+        what: format!("waiting for sshd on port {port}"),
+        reason: last,
+    })
+}
+
 /// The first 12 characters of a container id, as `docker ps` shows it.
 pub fn short(id: &str) -> &str {
     &id[..id.len().min(12)]

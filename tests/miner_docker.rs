@@ -547,7 +547,7 @@ fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
 #[test]
 fn the_reference_validators_sequence_passes_and_test_allocations_expire() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut setup = Setup::new(4);
+    let mut setup = Setup::new(15);
     assert!(setup.start_miner(&[]), "{}", setup.log());
     let result = python_peer(
         "reference_validator.py",
@@ -566,7 +566,7 @@ fn the_reference_validators_sequence_passes_and_test_allocations_expire() {
     assert_eq!(steps[2]["version"], 183);
     assert!(setup.containers().is_empty(), "{:?}", setup.containers());
 
-    // A test allocation the validator never releases is reclaimed after its lifetime (4 s).
+    // A test allocation the validator never releases is reclaimed after its lifetime (15 s).
     let runtime = runtime();
     let key = RentalKey::generate().unwrap();
     let mut request = rental_request(&key, "");
@@ -579,7 +579,7 @@ fn the_reference_validators_sequence_passes_and_test_allocations_expire() {
         .containers()
         .iter()
         .any(|c| c.starts_with("sn27-test-")));
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !setup.containers().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -818,6 +818,31 @@ fn a_killed_miner_reconciles_journal_and_docker() {
         "alive"
     );
     assert_eq!(check(&setup), Some(json!(false)), "still rented");
+
+    // Its container removed outright while the miner is down: recreated with the same
+    // credentials, so the renter's password still works.
+    setup.kill_miner();
+    Command::new("docker")
+        .args(["rm", "-f", &name])
+        .output()
+        .unwrap();
+    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(
+        setup
+            .log()
+            .contains("recreated it with the same credentials"),
+        "{}",
+        setup.log()
+    );
+    assert_eq!(
+        output_of(&ssh(
+            credentials.port,
+            &credentials.password,
+            None,
+            "echo again"
+        )),
+        "again"
+    );
 
     // An orphan container (no journal entry) is removed at start-up.
     setup.kill_miner();

@@ -34,6 +34,8 @@ use request::{Action, AllocationRequest, Intent};
 
 /// The `version` field of issued credentials (SN27 v1.8.3's version int).
 pub const CREDENTIALS_VERSION: u32 = 183;
+/// How long a new or revived container's sshd may take to answer.
+const SSH_READY: Duration = Duration::from_secs(15);
 /// Length of generated root passwords (the reference uses 10).
 const PASSWORD_LENGTH: usize = 24;
 
@@ -387,6 +389,10 @@ impl Allocations {
             .host_key_fingerprint(&id)
             .await
             .map_err(|e| e.to_string())?;
+        // The validator logs in right after the answer: sshd must already be listening.
+        crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY)
+            .await
+            .map_err(|e| e.to_string())?;
         let credentials = Credentials {
             username: "root".into(),
             password: entry.password.clone(),
@@ -401,6 +407,9 @@ impl Allocations {
         entry.stage = Stage::CredentialsIssued;
         self.save(entry).await.map_err(|e| e.to_string())?;
         crash_point("credentials-issued");
+        // The lease runs from the moment the caller can use the container.
+        let lease = entry.lease_end.saturating_sub(entry.created_at);
+        entry.lease_end = now().saturating_add(lease);
         entry.stage = Stage::Active;
         self.save(entry).await.map_err(|e| e.to_string())?;
         crash_point("active");
@@ -450,6 +459,9 @@ impl Allocations {
             Action::Restart => {
                 self.docker.restart(&id).await.map_err(|e| e.to_string())?;
                 entry.paused = false;
+                crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Action::Pause => {
                 self.docker.pause(&id).await.map_err(|e| e.to_string())?;
@@ -547,29 +559,15 @@ impl Allocations {
                 }
                 continue;
             }
-            // CredentialsIssued or Active: the caller may hold the credentials, keep it.
-            match container {
-                Some(c) if c.state == "running" || c.state == "paused" => report.kept += 1,
-                Some(c) => {
-                    self.docker.start(&c.id).await?;
-                    if entry.paused {
-                        self.docker.pause(&c.id).await?;
-                    }
-                    tracing::info!(id = %entry.id, container = short(&c.id), "restarted a rental's container");
-                    report.restarted += 1;
-                }
-                None => {
-                    let id = self
-                        .docker
-                        .create_and_start(&self.image, &self.spec(&entry))
-                        .await?;
-                    self.docker
-                        .set_credentials(&id, &entry.password, &entry.authorized_keys)
-                        .await?;
-                    entry.container_id = Some(id);
-                    tracing::warn!(id = %entry.id, "a rental's container was gone; recreated it with the same credentials (files inside were lost)");
-                    report.recreated += 1;
-                }
+            // CredentialsIssued or Active: the caller may hold the credentials, keep it. A
+            // container that cannot be brought back is logged, and the entry kept so that its
+            // owner can still release it; it does not stop the miner from serving.
+            match self.revive(&mut entry, container).await {
+                Ok(Revived::Kept) => report.kept += 1,
+                Ok(Revived::Restarted) => report.restarted += 1,
+                Ok(Revived::Recreated) => report.recreated += 1,
+                Err(e) => tracing::error!(id = %entry.id, error = %e,
+                    "could not bring a rental's container back; its owner can still release it"),
             }
             entry.stage = Stage::Active;
             self.save(&entry).await?;
@@ -584,6 +582,51 @@ impl Allocations {
         }
         *entries = live;
         Ok(report)
+    }
+}
+
+/// What [`Allocations::revive`] did.
+enum Revived {
+    Kept,
+    Restarted,
+    Recreated,
+}
+
+impl Allocations {
+    /// Gets a live allocation's container running again after a restart of the miner.
+    async fn revive(
+        &self,
+        entry: &mut Entry,
+        container: Option<&crate::docker::LabeledContainer>,
+    ) -> Result<Revived, crate::docker::DockerError> {
+        match container {
+            Some(c) if c.state == "running" || c.state == "paused" => Ok(Revived::Kept),
+            Some(c) => {
+                self.docker.start(&c.id).await?;
+                if entry.paused {
+                    self.docker.pause(&c.id).await?;
+                }
+                if !entry.paused {
+                    crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY).await?;
+                }
+                tracing::info!(id = %entry.id, container = short(&c.id), "restarted a rental's container");
+                Ok(Revived::Restarted)
+            }
+            None => {
+                let id = self
+                    .docker
+                    .create_and_start(&self.image, &self.spec(entry))
+                    .await?;
+                entry.container_id = Some(id.clone());
+                self.docker
+                    .set_credentials(&id, &entry.password, &entry.authorized_keys)
+                    .await?;
+                let fingerprint = self.docker.host_key_fingerprint(&id).await?;
+                crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY).await?;
+                tracing::warn!(id = %entry.id, host_key = %fingerprint, "a rental's container was gone; recreated it with the same credentials (files inside and the host key are new)");
+                Ok(Revived::Recreated)
+            }
+        }
     }
 }
 
