@@ -166,7 +166,10 @@ struct Runtime {
 
 impl Runtime {
     fn load(spec: u32) -> Self {
-        let metadata_bytes = common::metadata_bytes(spec);
+        Self::from_bytes(spec, common::metadata_bytes(spec))
+    }
+
+    fn from_bytes(spec: u32, metadata_bytes: Vec<u8>) -> Self {
         let metadata = Metadata::decode(&mut &metadata_bytes[..]).unwrap();
         let catalogue = RuntimeCatalogue::decode(&metadata_bytes).unwrap();
         Runtime {
@@ -1179,4 +1182,50 @@ fn unix_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
+}
+
+/// Spec 343's metadata with one more signed extension that carries a `u32`, which subxt's
+/// standard set cannot fill.
+fn metadata_with_unknown_extension() -> Vec<u8> {
+    use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    let mut prefixed =
+        RuntimeMetadataPrefixed::decode(&mut &common::metadata_bytes(343)[..]).unwrap();
+    let RuntimeMetadata::V15(v15) = &mut prefixed.1 else {
+        panic!("spec 343 is V15");
+    };
+    let find = |wanted: &dyn Fn(&TypeDef<scale_info::form::PortableForm>) -> bool| {
+        v15.types
+            .types
+            .iter()
+            .find(|t| wanted(&t.ty.type_def))
+            .map(|t| t.id)
+            .unwrap()
+    };
+    let u32_id = find(&|d| matches!(d, TypeDef::Primitive(TypeDefPrimitive::U32)));
+    let unit_id = find(&|d| matches!(d, TypeDef::Tuple(t) if t.fields.is_empty()));
+    v15.extrinsic
+        .signed_extensions
+        .push(frame_metadata::v15::SignedExtensionMetadata {
+            identifier: "SurpriseExtension".into(),
+            ty: u32_id.into(),
+            additional_signed: unit_id.into(),
+        });
+    prefixed.encode()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extension_sn27_cannot_fill_refuses_the_connection_by_name() {
+    let f = fixture(343).await;
+    f.node.lock().unwrap().runtime = Runtime::from_bytes(343, metadata_with_unknown_extension());
+    let error = Subtensor::connect_within(&format!("ws://{}", f.addr), Duration::from_secs(10))
+        .await
+        .err()
+        .expect("refused");
+    let text = error.to_string();
+    assert!(
+        text.contains("SurpriseExtension") && text.contains("cannot sign"),
+        "{text}"
+    );
+    assert!(f.node.lock().unwrap().submitted.is_empty(), "nothing sent");
+    f.handle.stop().unwrap();
 }
