@@ -384,14 +384,6 @@ impl ContainerEngine {
             .map_err(fail(format!("writing authorized_keys in {}", short(id))))
     }
 
-    /// Reads `/root/.ssh/authorized_keys`.
-    pub async fn authorized_keys(&self, id: &str) -> Result<String, DockerError> {
-        let out = self
-            .exec(id, &["cat", "/root/.ssh/authorized_keys"], None)
-            .await?;
-        Ok(out.stdout)
-    }
-
     /// `SHA256:…` of the container's ED25519 host key, waiting up to 10 s for sshd's first
     /// start to generate it.
     pub async fn host_key_fingerprint(&self, id: &str) -> Result<String, DockerError> {

@@ -72,7 +72,8 @@ impl Rental {
         format!("ssh -p {} {}@{}", self.ssh_port, self.username, self.host)
     }
 
-    fn key(&self) -> Result<RentalKey, RentError> {
+    /// The key the allocation was made with.
+    pub fn key(&self) -> Result<RentalKey, RentError> {
         RentalKey::from_private_pem(&self.private_key_pem)
             .map_err(|e| RentError::Store(format!("rental of {}: {e}", self.miner_hotkey)))
     }

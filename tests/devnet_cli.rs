@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{sn27, stderr, stdout};
+use common::{sn27, sn27_ok, stderr};
 
 struct Node {
     dir: tempfile::TempDir,
@@ -34,14 +34,9 @@ impl Node {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
+        let mut all = vec!["--config", &self.config];
+        all.extend(args);
+        sn27_ok(&all)
     }
 }
 

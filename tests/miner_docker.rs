@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{python_peer, sn27, stderr, stdout};
+use common::{python_peer, sn27, sn27_ok as ok, stderr, stdout};
 use serde_json::{json, Map, Value};
 use sn27::credentials::RentalKey;
 use sn27::dendrite::{Dendrite, Target};
@@ -287,17 +287,6 @@ impl Drop for Setup {
                 .ok();
         }
     }
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = sn27(args, &[]);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
 }
 
 fn object(value: Value) -> Map<String, Value> {

@@ -765,6 +765,26 @@ async fn fixture(spec: u32) -> Fixture {
             uid.encode(),
         );
     }
+    // The validator's account holds 42.5 TAO free; the miner's has no entry.
+    let account = runtime
+        .catalogue
+        .storage_value_type("System", "Account")
+        .unwrap();
+    let data = |v: Value<()>| with(v, "free", Value::u128(42_500_000_000));
+    let info = zero(types, account);
+    let ValueDef::Composite(Composite::Named(fields)) = &info.value else {
+        panic!("AccountInfo is a struct")
+    };
+    let inner = fields.iter().find(|(n, _)| n == "data").unwrap().1.clone();
+    let info = with(info, "data", data(inner));
+    storage.insert(
+        runtime.storage_key(
+            "System",
+            "Account",
+            vec![subxt::dynamic::Value::from_bytes(validator.public().0)],
+        ),
+        encode(types, account, &info),
+    );
     // uid 0 weights uid 1 fully, uid 1 has set none.
     storage.insert(
         runtime.storage_key(
@@ -853,6 +873,11 @@ async fn reads_decode_from_a_node_serving_real_metadata() {
             vec![(0, vec![(1, 65535)])]
         );
         assert_eq!(chain.balance(&f.miner.public()).await.unwrap(), 0);
+        assert_eq!(
+            chain.balance(&f.validator.public()).await.unwrap(),
+            42_500_000_000,
+            "spec {spec}"
+        );
         f.handle.stop().unwrap();
     }
 }

@@ -94,9 +94,7 @@ impl SubtensorCall {
             ],
         }
     }
-}
 
-impl SubtensorCall {
     pub fn commit_timelocked_weights(
         netuid: u16,
         commit: &[u8],

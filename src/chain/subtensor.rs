@@ -190,26 +190,19 @@ impl Subtensor {
         decode(&bytes, output, metadata.types()).map_err(|e| self.decode_error(&name, e))
     }
 
-    /// Reads `SubtensorModule.<entry>` at `keys` in the latest block (or block `at`): `None`
-    /// when the chain holds no value, or, with `or_default`, the entry's declared default.
-    async fn storage<T: DecodeAsType>(
-        &self,
-        entry: &str,
-        keys: Vec<Value>,
-        or_default: bool,
-    ) -> Result<Option<T>, ChainError> {
-        self.storage_in(None, entry, keys, or_default).await
-    }
-
-    async fn storage_in<T: DecodeAsType>(
+    /// Reads `<pallet>.<entry>` at `keys` in block `at` (the latest when `None`), or, with
+    /// `or_default`, the entry's declared default when the chain holds no value; `None` when
+    /// there is neither.
+    async fn read<T: DecodeAsType>(
         &self,
         at: Option<H256>,
+        pallet: &str,
         entry: &str,
         keys: Vec<Value>,
         or_default: bool,
     ) -> Result<Option<T>, ChainError> {
-        let address = subxt::dynamic::storage(SUBTENSOR_PALLET, entry, keys);
-        let what = format!("{SUBTENSOR_PALLET}.{entry}");
+        let address = subxt::dynamic::storage(pallet, entry, keys);
+        let what = format!("{pallet}.{entry}");
         let value = bounded(&self.endpoint, &what, CALL_TIMEOUT, async {
             let storage = match at {
                 Some(hash) => self.client.storage().at(hash),
@@ -227,22 +220,14 @@ impl Subtensor {
             .transpose()
     }
 
-    /// A storage value with a default (`ValueQuery`), e.g. `Burn`, in the latest block or `at`.
-    async fn storage_value<T: DecodeAsType>(
-        &self,
-        entry: &str,
-        keys: Vec<Value>,
-    ) -> Result<T, ChainError> {
-        self.storage_value_in(None, entry, keys).await
-    }
-
-    async fn storage_value_in<T: DecodeAsType>(
+    /// A `SubtensorModule` value with a default (`ValueQuery`), e.g. `Burn`.
+    async fn subnet_value<T: DecodeAsType>(
         &self,
         at: Option<H256>,
         entry: &str,
         keys: Vec<Value>,
     ) -> Result<T, ChainError> {
-        self.storage_in(at, entry, keys, true)
+        self.read(at, SUBTENSOR_PALLET, entry, keys, true)
             .await?
             .ok_or_else(|| {
                 self.decode_error(
@@ -253,7 +238,9 @@ impl Subtensor {
     }
 
     async fn uid_of(&self, netuid: u16, hotkey: &PublicKey) -> Result<Option<u16>, ChainError> {
-        self.storage(
+        self.read(
+            None,
+            SUBTENSOR_PALLET,
             "Uids",
             vec![Value::u128(netuid.into()), Value::from_bytes(hotkey.0)],
             false,
@@ -443,25 +430,21 @@ impl Chain for Subtensor {
         let at = Some(hash);
         let net = || vec![Value::u128(netuid.into())];
         let version: u16 = self
-            .storage_value_in(at, "CommitRevealWeightsVersion", vec![])
+            .subnet_value(at, "CommitRevealWeightsVersion", vec![])
             .await?;
-        let period: u64 = self
-            .storage_value_in(at, "RevealPeriodEpochs", net())
-            .await?;
-        let tempo: u16 = self.storage_value_in(at, "Tempo", net()).await?;
+        let period: u64 = self.subnet_value(at, "RevealPeriodEpochs", net()).await?;
+        let tempo: u16 = self.subnet_value(at, "Tempo", net()).await?;
         let reveal_block = if has("LastEpochBlock") && has("SubnetEpochIndex") {
             let schedule = EpochSchedule {
-                last_epoch_block: self.storage_value_in(at, "LastEpochBlock", net()).await?,
+                last_epoch_block: self.subnet_value(at, "LastEpochBlock", net()).await?,
                 pending_epoch_at: if has("PendingEpochAt") {
-                    self.storage_value_in(at, "PendingEpochAt", net()).await?
+                    self.subnet_value(at, "PendingEpochAt", net()).await?
                 } else {
                     0
                 },
-                epoch_index: self.storage_value_in(at, "SubnetEpochIndex", net()).await?,
+                epoch_index: self.subnet_value(at, "SubnetEpochIndex", net()).await?,
                 tempo,
-                blocks_since_last_step: self
-                    .storage_value_in(at, "BlocksSinceLastStep", net())
-                    .await?,
+                blocks_since_last_step: self.subnet_value(at, "BlocksSinceLastStep", net()).await?,
                 block,
             };
             reveal_block(schedule, period)
@@ -512,9 +495,9 @@ impl Chain for Subtensor {
             .await?;
         let fields = fields.ok_or(ChainError::NoSubnet(netuid))?;
         let key = || vec![Value::u128(netuid.into())];
-        let burn: u64 = self.storage_value("Burn", key()).await?;
-        let max_uids: u16 = self.storage_value("MaxAllowedUids", key()).await?;
-        let threshold: u64 = self.storage_value("StakeThreshold", vec![]).await?;
+        let burn: u64 = self.subnet_value(None, "Burn", key()).await?;
+        let max_uids: u16 = self.subnet_value(None, "MaxAllowedUids", key()).await?;
+        let threshold: u64 = self.subnet_value(None, "StakeThreshold", vec![]).await?;
         Ok(fields.into_hyperparameters(burn, max_uids, threshold))
     }
 
@@ -557,26 +540,16 @@ impl Chain for Subtensor {
     }
 
     async fn balance(&self, account: &PublicKey) -> Result<u64, ChainError> {
-        let address =
-            subxt::dynamic::storage("System", "Account", vec![Value::from_bytes(account.0)]);
-        let value = bounded(&self.endpoint, "System.Account", CALL_TIMEOUT, async {
-            self.client
-                .storage()
-                .at_latest()
-                .await?
-                .fetch(&address)
-                .await
-        })
-        .await?;
-        let free = match value {
-            Some(v) => {
-                v.as_type::<AccountInfo>()
-                    .map_err(|e| self.decode_error("System.Account", e))?
-                    .data
-                    .free
-            }
-            None => 0,
-        };
+        let account: Option<AccountInfo> = self
+            .read(
+                None,
+                "System",
+                "Account",
+                vec![Value::from_bytes(account.0)],
+                false,
+            )
+            .await?;
+        let free = account.map(|a| a.data.free).unwrap_or(0);
         Ok(u64::try_from(free).unwrap_or(u64::MAX))
     }
 

@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -12,8 +11,8 @@ use clap::Subcommand;
 use super::wallet_cmd::{select_from, WalletArgs};
 use crate::chain::devnet::{Devnet, Genesis};
 use crate::chain::types::{rao, tao};
-use crate::chain::{self, publish_axon, AxonInfo, Chain, ServeOutcome};
-use crate::config::{Config, ConfigSource, Network};
+use crate::chain::{self, publish_axon, AxonInfo, ServeOutcome};
+use crate::config::{ConfigSource, Network};
 use crate::wallet::{KeyRole, PublicKey};
 
 #[derive(Debug, Subcommand)]
@@ -58,20 +57,7 @@ pub enum DevnetCommand {
 
 use super::load_config as load;
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
-/// The runtime and the chain of a configuration; every use of the chain goes through this
-/// runtime (a subtensor connection's background tasks live on it).
-fn connected(config: &Config) -> anyhow::Result<(tokio::runtime::Runtime, Arc<dyn Chain>)> {
-    let runtime = runtime()?;
-    let chain = runtime.block_on(chain::connect(config))?;
-    Ok((runtime, chain))
-}
+use super::{connected, runtime};
 
 fn address(text: &str) -> anyhow::Result<PublicKey> {
     Ok(PublicKey::from_ss58(text)?)

@@ -158,6 +158,29 @@ pub(crate) fn load_config(source: &config::ConfigSource) -> anyhow::Result<confi
     Ok(loaded.config)
 }
 
+/// The async runtime of a command (one thread: commands do one thing at a time; slow
+/// cryptography goes to the blocking pool).
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The runtime and the chain of a configuration; every use of the chain goes through this
+/// runtime (a subtensor connection's background tasks live on it).
+pub(crate) fn connected(
+    config: &config::Config,
+) -> anyhow::Result<(
+    tokio::runtime::Runtime,
+    std::sync::Arc<dyn crate::chain::Chain>,
+)> {
+    let runtime = runtime()?;
+    let chain = runtime.block_on(crate::chain::connect(config))?;
+    Ok((runtime, chain))
+}
+
 /// Logging for commands that work without a config file: a broken `[log]` section must not
 /// stop an operator from reaching their keys, so it falls back to the defaults.
 fn init_lenient_logging(source: &config::ConfigSource, flag: Option<LogFormat>) {

@@ -7,9 +7,8 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
 use super::wallet_cmd::{select_from, WalletArgs};
-use crate::chain::{self, Chain, NeuronInfo};
+use crate::chain::NeuronInfo;
 use crate::config::{Config, ConfigSource};
-use crate::credentials::RentalKey;
 use crate::dendrite::{Dendrite, Target};
 use crate::renting::{self, LostAllocation, RentError, RentRequest, Rental, RentalStore};
 use crate::wallet::{KeyRole, PublicKey};
@@ -67,13 +66,7 @@ pub enum RentalCommand {
 
 use super::load_config as load;
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
+use super::{connected, runtime};
 
 /// A dendrite signing with the configuration's `[wallet]` hotkey.
 fn dendrite(config: &Config) -> anyhow::Result<Arc<Dendrite>> {
@@ -123,8 +116,7 @@ pub fn rent(source: &ConfigSource, args: RentArgs) -> anyhow::Result<ExitCode> {
     };
     let store = RentalStore::new(&config.state_dir);
     let dendrite = dendrite(&config)?;
-    let runtime = runtime()?;
-    let chain: Arc<dyn Chain> = runtime.block_on(chain::connect(&config))?;
+    let (runtime, chain) = connected(&config)?;
     let metagraph = runtime.block_on(chain.metagraph(config.chain.netuid))?;
     let mut candidates: Vec<&NeuronInfo> = match &args.hotkey {
         Some(hotkey) => {
@@ -266,7 +258,7 @@ pub fn release(source: &ConfigSource, hotkey: &str) -> anyhow::Result<ExitCode> 
     let dendrite = dendrite(&config)?;
     let runtime = runtime()?;
     if rental.pending {
-        let key = RentalKey::from_private_pem(&rental.private_key_pem)?;
+        let key = rental.key()?;
         match runtime.block_on(renting::settle_lost(&dendrite, &rental.target(), &key)) {
             LostAllocation::Released => println!("released the unconfirmed allocation on {hotkey}"),
             LostAllocation::NothingAllocated => {

@@ -126,15 +126,6 @@ impl Allocations {
         }))
     }
 
-    pub fn host(&self) -> &HostResources {
-        &self.host
-    }
-
-    /// The journaled allocations, as they stand.
-    pub async fn entries(&self) -> Vec<Entry> {
-        self.entries.lock().await.clone()
-    }
-
     async fn save(&self, entry: &Entry) -> Result<(), journal::JournalError> {
         let journal = self.journal.clone();
         let entry = entry.clone();

@@ -17,6 +17,18 @@ pub fn sn27(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("the sn27 binary runs")
 }
 
+/// [`sn27`] that must succeed; returns its stdout.
+pub fn sn27_ok(args: &[&str]) -> String {
+    let out = sn27(args, &[]);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

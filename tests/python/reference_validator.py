@@ -16,29 +16,11 @@ import sys
 
 import bittensor as bt
 import paramiko
-from bittensor.utils import networking
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-# The SDK asks a web service for our external IP when it builds the dendrite's axon info.
-networking.get_external_ip = lambda: "127.0.0.1"
-
-
-class Allocate(bt.Synapse):
-    timeline: int = 0
-    device_requirement: dict = {}
-    checking: bool = True
-    output: dict = {}
-    public_key: str = ""
-    docker_requirement: dict = {
-        "base_image": "ubuntu", "ssh_key": "", "ssh_port": 4444, "volume_path": "/tmp", "dockerfile": "",
-    }
-    docker_change: bool = False
-    docker_action: dict = {"action": "", "ssh_key": "", "key_type": ""}
-
-    def deserialize(self):
-        return self.output
-
+# The SN27 synapse class (and the SDK's external-IP lookup replaced, no network here).
+from wire_peer import Allocate  # noqa: E402
 
 OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
