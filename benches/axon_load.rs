@@ -23,12 +23,13 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use sn27::axon::{Axon, Caller, Limits, MinerAccessPolicy};
+use sn27::axon::{Axon, Caller, Limits};
 use sn27::config::MinerConfig;
 use sn27::dendrite::{Dendrite, Target};
+use sn27::keys::Keypair;
 use sn27::metagraph::{MetagraphSnapshot, Neuron, SharedMetagraph};
+use sn27::miner::policy::MinerAccessPolicy;
 use sn27::protocol::{Allocate, Synapse};
-use sn27::wallet::Keypair;
 
 const ROLE: &str = "SN27_BENCH_ROLE";
 

@@ -24,10 +24,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::keys::Keypair;
 use crate::protocol::{
     body_hash, signed_message, RequestHeaders, Synapse, SynapseFields, TerminalInfo, WIRE_VERSION,
 };
-use crate::wallet::Keypair;
 
 /// Largest response body we read.
 const MAX_RESPONSE_BYTES: usize = 8 << 20;

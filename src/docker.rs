@@ -58,19 +58,41 @@ EXPOSE 22
 CMD ["/bin/sh", "-c", "ssh-keygen -A >/dev/null 2>&1; exec /usr/sbin/sshd -D -e"]
 "#;
 
-/// Why a Docker operation failed, naming the operation.
+/// Why a Docker operation failed: the operation in the operator's words, and the engine's
+/// error (or what went wrong around it) as the source.
 #[derive(Debug, thiserror::Error)]
-#[error("docker: {what}: {reason}")]
+#[error("docker: {what}")]
 pub struct DockerError {
     pub what: String,
-    pub reason: String,
+    #[source]
+    pub source: DockerFailure,
+}
+
+/// The cause of a [`DockerError`].
+#[derive(Debug, thiserror::Error)]
+pub enum DockerFailure {
+    /// The engine's API answered with an error or could not be reached.
+    #[error(transparent)]
+    Api(#[from] bollard::errors::Error),
+    /// The engine did what was asked, but the result is not usable.
+    #[error("{0}")]
+    Result(String),
+}
+
+impl DockerError {
+    fn new(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        DockerError {
+            what: what.into(),
+            source: DockerFailure::Result(reason.into()),
+        }
+    }
 }
 
 fn fail(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> DockerError {
     let what = what.into();
     move |e| DockerError {
         what,
-        reason: e.to_string(),
+        source: DockerFailure::Api(e),
     }
 }
 
@@ -184,10 +206,10 @@ impl ContainerEngine {
             return Ok(tag);
         }
         if base.is_empty() || base.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(DockerError {
-                what: format!("building {tag}"),
-                reason: format!("{base:?} is not an image reference"),
-            });
+            return Err(DockerError::new(
+                format!("building {tag}"),
+                format!("{base:?} is not an image reference"),
+            ));
         }
         let dockerfile = RUNTIME_DOCKERFILE.replace("{base}", base);
         let context = tar_of(&[("Dockerfile", dockerfile.as_bytes(), 0o644)]);
@@ -203,10 +225,10 @@ impl ContainerEngine {
         while let Some(item) = stream.next().await {
             let info = item.map_err(fail(format!("building {tag} from {base}")))?;
             if let Some(error) = info.error_detail.and_then(|d| d.message) {
-                return Err(DockerError {
-                    what: format!("building {tag} from {base}"),
-                    reason: error,
-                });
+                return Err(DockerError::new(
+                    format!("building {tag} from {base}"),
+                    error,
+                ));
             }
             if let Some(line) = info.stream {
                 let line = line.trim_end();
@@ -320,10 +342,10 @@ impl ContainerEngine {
                 mut input,
             } => {
                 if let Some(data) = stdin {
-                    input.write_all(data).await.map_err(|e| DockerError {
-                        what: what.clone(),
-                        reason: e.to_string(),
-                    })?;
+                    input
+                        .write_all(data)
+                        .await
+                        .map_err(|e| DockerError::new(what.clone(), e.to_string()))?;
                     input.shutdown().await.ok();
                 }
                 drop(input);
@@ -360,14 +382,14 @@ impl ContainerEngine {
         let line = zeroize::Zeroizing::new(format!("root:{password}\n"));
         let result = self.exec(id, &["chpasswd"], Some(line.as_bytes())).await?;
         if result.exit_code != 0 {
-            return Err(DockerError {
-                what: format!("setting the root password in {}", short(id)),
-                reason: format!(
+            return Err(DockerError::new(
+                format!("setting the root password in {}", short(id)),
+                format!(
                     "chpasswd exited {}: {}",
                     result.exit_code,
                     result.stderr.trim()
                 ),
-            });
+            ));
         }
         self.write_authorized_keys(id, authorized_keys).await
     }
@@ -409,10 +431,10 @@ impl ContainerEngine {
             last = out.stderr;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(DockerError {
-            what: format!("reading the host key of {}", short(id)),
-            reason: last.trim().to_string(),
-        })
+        Err(DockerError::new(
+            format!("reading the host key of {}", short(id)),
+            last.trim(),
+        ))
     }
 
     pub async fn pause(&self, id: &str) -> Result<(), DockerError> {
@@ -535,10 +557,10 @@ pub async fn wait_for_ssh(port: u16, limit: Duration) -> Result<(), DockerError>
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(DockerError {
-        what: format!("waiting for sshd on port {port}"),
-        reason: last,
-    })
+    Err(DockerError::new(
+        format!("waiting for sshd on port {port}"),
+        last,
+    ))
 }
 
 /// The first 12 characters of a container id, as `docker ps` shows it.

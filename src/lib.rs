@@ -16,16 +16,19 @@
 //! - [`cli`]: the `sn27` command line, a thin layer over the modules above.
 
 pub mod axon;
+pub mod backoff;
 pub mod chain;
 pub mod cli;
 pub mod config;
-pub mod credentials;
 pub mod dendrite;
 pub mod docker;
 pub mod fsutil;
+pub mod keys;
 pub mod logging;
 pub mod metagraph;
 pub mod miner;
 pub mod protocol;
 pub mod renting;
+pub mod report;
+pub mod service;
 pub mod wallet;

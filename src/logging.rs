@@ -10,7 +10,18 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
-use crate::config::LogFormat;
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// journald when started by systemd, else human-readable text.
+    Auto,
+    Text,
+    Json,
+    Journald,
+}
 
 /// Installs the global subscriber. Returns a note when something asked for could not be used
 /// (an invalid `RUST_LOG`, an unreachable journald) and what was used instead; the caller logs

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::wallet::PublicKey;
+use crate::keys::PublicKey;
 
 /// One registered neuron.
 #[derive(Debug, Clone, PartialEq)]

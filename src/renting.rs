@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::credentials::RentalKey;
 use crate::dendrite::{Dendrite, Target};
 use crate::fsutil::write_private;
+use crate::protocol::credentials::RentalKey;
 use crate::protocol::Allocate;
 
 /// Time limits of the calls, as SN27 v1.9.0 validators use them.

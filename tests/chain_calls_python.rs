@@ -11,7 +11,7 @@ use serde_json::json;
 use sn27::chain::commit::commit_hash;
 use sn27::chain::extrinsic::{RuntimeContext, SubtensorCall};
 use sn27::chain::AxonInfo;
-use sn27::wallet::PublicKey;
+use sn27::keys::PublicKey;
 
 #[test]
 fn call_data_matches_python_on_every_runtime() {

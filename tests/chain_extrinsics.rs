@@ -9,7 +9,7 @@ use sn27::chain::commit::commit_hash;
 use sn27::chain::extrinsic::{Mortality, RuntimeContext, SubtensorCall, SubtensorConfig};
 use sn27::chain::metadata::RuntimeCatalogue;
 use sn27::chain::AxonInfo;
-use sn27::wallet::{Keypair, PublicKey};
+use sn27::keys::{Keypair, PublicKey};
 use subxt::ext::scale_value::{Composite, Primitive, Value, ValueDef};
 
 /// Finney's genesis hash (`bittensor-wire.md` §5.1).

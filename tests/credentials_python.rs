@@ -5,7 +5,7 @@
 mod common;
 
 use common::python_peer;
-use sn27::credentials::{CallerKey, Credentials, RentalKey};
+use sn27::protocol::credentials::{CallerKey, Credentials, RentalKey};
 
 #[test]
 fn python_validator_opens_our_blob() {

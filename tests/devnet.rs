@@ -6,7 +6,7 @@ use std::time::Duration;
 use sn27::chain::devnet::{Devnet, Genesis};
 use sn27::chain::types::{rao, RAO_PER_TAO};
 use sn27::chain::{publish_axon, AxonInfo, Chain, ServeOutcome};
-use sn27::wallet::Keypair;
+use sn27::keys::Keypair;
 
 fn key() -> Keypair {
     Keypair::generate(12).unwrap()

@@ -83,7 +83,7 @@ fn register_serve_and_inspect_on_the_devnet() {
     assert!(node.ok(&["serve-axon"]).contains("already published"));
 
     // A validator registered by the admin command shows with its stake and permit.
-    let validator = sn27::wallet::Keypair::generate(12).unwrap().ss58();
+    let validator = sn27::keys::Keypair::generate(12).unwrap().ss58();
     node.ok(&["devnet", "register", &validator, "--stake", "1500"]);
     let metagraph: serde_json::Value =
         serde_json::from_str(&node.ok(&["metagraph", "--json"])).unwrap();

@@ -7,7 +7,7 @@ use sn27::chain::devnet::{Devnet, Genesis};
 use sn27::chain::reveal::{reveal_due, submit_weights, RevealStore, WeightsOutcome};
 use sn27::chain::types::rao;
 use sn27::chain::Chain;
-use sn27::wallet::Keypair;
+use sn27::keys::Keypair;
 
 const TEMPO: u64 = 10;
 

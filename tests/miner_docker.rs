@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use common::{python_peer, sn27, sn27_ok as ok, stderr, stdout};
 use serde_json::{json, Map, Value};
-use sn27::credentials::RentalKey;
 use sn27::dendrite::{Dendrite, Target};
+use sn27::keys::Keypair;
+use sn27::protocol::credentials::RentalKey;
 use sn27::protocol::Allocate;
-use sn27::wallet::{KeyRole, Keypair, PasswordSource, Wallet};
+use sn27::wallet::{KeyRole, PasswordSource, Wallet};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -148,9 +149,9 @@ impl Setup {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// Starts `sn27 run` (with `env`) and waits until the axon accepts connections, or until
-    /// the process exits (returned as `false`).
-    fn start_miner(&mut self, env: &[(&str, &str)]) -> bool {
+    /// Starts `sn27 run` (aborting at `crash_at`, if given) and waits until the axon accepts
+    /// connections, or until the process exits (returned as `false`).
+    fn start_miner(&mut self, crash_at: Option<&str>) -> bool {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -176,8 +177,8 @@ impl Setup {
                 command.env_remove(name);
             }
         }
-        for (k, v) in env {
-            command.env(k, v);
+        if let Some(stage) = crash_at {
+            command.args(["--crash-at", stage]);
         }
         let mut child = command.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -371,7 +372,7 @@ fn output_of(cmd: &Value) -> String {
 fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut setup = Setup::new(900);
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     let (key_file, public) = ssh_keypair(setup.root(), "renter");
     std::fs::write(setup.root().join("renter.pub"), &public).unwrap();
     let key_path = setup.root().join("renter.pub");
@@ -537,7 +538,7 @@ fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
 fn the_reference_validators_sequence_passes_and_test_allocations_expire() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut setup = Setup::new(15);
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     let result = python_peer(
         "reference_validator.py",
         &[
@@ -588,7 +589,7 @@ fn the_reference_validators_sequence_passes_and_test_allocations_expire() {
 fn only_the_owner_acts_and_a_live_rental_is_never_displaced() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut setup = Setup::new(900);
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     let runtime = runtime();
     let caller = setup.validator_keypair();
     let owner = RentalKey::generate().unwrap();
@@ -712,11 +713,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
     // Killed while allocating, before or after the container exists: on restart the half-made
     // allocation is rolled back (the caller never got credentials) and the miner is free.
     for step in ["requested", "container-created"] {
-        assert!(
-            setup.start_miner(&[("SN27_CRASH_AT", step)]),
-            "{}",
-            setup.log()
-        );
+        assert!(setup.start_miner(Some(step)), "{}", setup.log());
         let dendrite = Dendrite::new(caller.clone());
         let key = RentalKey::generate().unwrap();
         let reply = runtime.block_on(dendrite.call(
@@ -727,7 +724,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
         assert!(!reply.is_success(), "the caller sees no answer at {step}");
         assert!(!setup.wait_for_crash().success());
         assert_eq!(setup.journal().len(), 1, "journaled before acting ({step})");
-        assert!(setup.start_miner(&[]), "{}", setup.log());
+        assert!(setup.start_miner(None), "{}", setup.log());
         assert!(setup.journal().is_empty(), "{step}: rolled back");
         assert!(
             setup.containers().is_empty(),
@@ -741,11 +738,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
     // Killed after the allocation is journaled active but before the answer leaves: the
     // validator kept the key before sending, so it sees the allocation as unconfirmed and frees
     // it once the miner is back; nothing is left behind.
-    assert!(
-        setup.start_miner(&[("SN27_CRASH_AT", "active")]),
-        "{}",
-        setup.log()
-    );
+    assert!(setup.start_miner(Some("active")), "{}", setup.log());
     let out = setup.validator_cli(&[
         "rent",
         "--hotkey",
@@ -758,7 +751,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("sn27 release"), "{}", stderr(&out));
     assert!(!setup.wait_for_crash().success());
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     assert_eq!(
         setup.containers().len(),
         1,
@@ -781,7 +774,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
     setup.kill_miner();
 
     // A live rental survives kill -9 and its container dying; its owner still logs in.
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     let owner = RentalKey::generate().unwrap();
     let out = allocate(&runtime, &setup, &caller, rental_request(&owner, ""));
     let credentials = owner.open(out["info"].as_str().unwrap()).unwrap();
@@ -791,7 +784,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
         .args(["stop", "-t", "1", &name])
         .output()
         .unwrap();
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     assert!(
         setup.containers()[0].ends_with("running"),
         "{:?}",
@@ -815,7 +808,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
         .args(["rm", "-f", &name])
         .output()
         .unwrap();
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     assert!(
         setup
             .log()
@@ -838,7 +831,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
     let journal_dir = setup.root().join("miner-state/miner/allocations");
     let moved = setup.root().join("moved-journal");
     std::fs::rename(&journal_dir, &moved).unwrap();
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     assert!(
         setup.containers().is_empty(),
         "orphan removed: {:?}",
@@ -851,11 +844,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
     std::fs::remove_dir_all(&journal_dir).ok();
 
     // Killed while releasing: the release completes at the next start.
-    assert!(
-        setup.start_miner(&[("SN27_CRASH_AT", "releasing")]),
-        "{}",
-        setup.log()
-    );
+    assert!(setup.start_miner(Some("releasing")), "{}", setup.log());
     let owner = RentalKey::generate().unwrap();
     let out = allocate(&runtime, &setup, &caller, rental_request(&owner, ""));
     assert_eq!(out.get("status"), Some(&json!(true)), "{}", setup.log());
@@ -868,7 +857,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
     };
     let _ = runtime.block_on(dendrite.call(&setup.target(), release, Duration::from_secs(30)));
     assert!(!setup.wait_for_crash().success());
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     assert!(setup.containers().is_empty(), "{:?}", setup.containers());
     assert!(setup.journal().is_empty());
     assert_eq!(check(&setup), Some(json!(true)));
@@ -878,7 +867,7 @@ fn a_killed_miner_reconciles_journal_and_docker() {
 fn bad_requests_are_refused_with_a_reason_and_create_nothing() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut setup = Setup::new(900);
-    assert!(setup.start_miner(&[]), "{}", setup.log());
+    assert!(setup.start_miner(None), "{}", setup.log());
     let runtime = runtime();
     let caller = setup.validator_keypair();
     let key = RentalKey::generate().unwrap();
@@ -886,7 +875,7 @@ fn bad_requests_are_refused_with_a_reason_and_create_nothing() {
     let mut malformed = rental_request(&key, "");
     malformed.device_requirement =
         object(json!({"cpu": "many", "gpu": {}, "hard_disk": {}, "ram": {}}));
-    cases.push(("device_requirement.cpu is not an object", malformed));
+    cases.push(("device_requirement.cpu: not an object", malformed));
     let mut huge = rental_request(&key, "");
     huge.device_requirement = object(json!({"cpu": {"count": 1}, "gpu": {}, "hard_disk": {},
         "ram": {"capacity": 1u64 << 62}}));
@@ -934,7 +923,7 @@ fn an_unregistered_miner_refuses_to_start_and_says_how_to_register() {
     let mut setup = Setup::new(900);
     setup.miner_cli(&["devnet", "init", "--block-time", "0.2"]);
     assert!(
-        !setup.start_miner(&[]),
+        !setup.start_miner(None),
         "an unregistered miner must not serve"
     );
     assert!(setup.log().contains("sn27 register"), "{}", setup.log());

@@ -26,7 +26,7 @@ use sn27::chain::reveal::{submit_weights, RevealStore, WeightsOutcome};
 use sn27::chain::subtensor::Subtensor;
 use sn27::chain::timelock::{self, reveal_round};
 use sn27::chain::{AxonInfo, Chain, ChainError, ServeOutcome};
-use sn27::wallet::{Keypair, PublicKey};
+use sn27::keys::{Keypair, PublicKey};
 use subxt::ext::scale_value::{self, Composite, Primitive, Value, ValueDef};
 use subxt::Metadata;
 

@@ -11,7 +11,7 @@ use sn27::chain::timelock::{
     decrypt, encrypt, reveal_block, reveal_round, weights_commit, EpochSchedule, TimelockError,
     WeightsTlockPayload,
 };
-use sn27::wallet::PublicKey;
+use sn27::keys::PublicKey;
 
 /// quicknet's published beacon for round 1000 (public data).
 const ROUND_1000_SIGNATURE: &str = "b44679b9a59af2ec876b1a6b1ad52ea9b1615fc3982b19576350f93447cb1125e342b73a8dd2bacbe47e4b6b63ed5e39";

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use sn27::chain::{commit::commit_hash, weights};
-use sn27::wallet::Keypair;
+use sn27::keys::Keypair;
 
 #[test]
 fn rust_and_python_agree_on_random_vectors() {

@@ -8,8 +8,8 @@ use common::{http_post, neuron, raw_http, start_miner_axon};
 use sn27::axon::Limits;
 use sn27::config::MinerConfig;
 use sn27::dendrite::{Dendrite, Target};
+use sn27::keys::Keypair;
 use sn27::protocol::{Allocate, Challenge, Specs};
-use sn27::wallet::Keypair;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 

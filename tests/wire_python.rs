@@ -12,8 +12,8 @@ use serde_json::Value;
 use sn27::axon::Limits;
 use sn27::config::MinerConfig;
 use sn27::dendrite::{Dendrite, Target};
+use sn27::keys::Keypair;
 use sn27::protocol::Allocate;
-use sn27::wallet::Keypair;
 
 fn peer_script() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/wire_peer.py").to_string()

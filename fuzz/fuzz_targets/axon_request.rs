@@ -10,11 +10,12 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
-use sn27::axon::{Axon, Caller, Limits, MinerAccessPolicy};
+use sn27::axon::{Axon, Caller, Limits};
+use sn27::miner::policy::MinerAccessPolicy;
 use sn27::config::MinerConfig;
 use sn27::metagraph::{MetagraphSnapshot, Neuron, SharedMetagraph};
 use sn27::protocol::{body_hash, python_str, Allocate, Challenge, RequestHeaders, Synapse};
-use sn27::wallet::Keypair;
+use sn27::keys::Keypair;
 
 /// A caller registered on the fuzzed axon, so inputs can reach verification.
 const CALLER_SEED: [u8; 32] = [7; 32];

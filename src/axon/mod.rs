@@ -9,9 +9,9 @@
 //! connection cap and a bound on queued requests; malformed input of any kind yields an HTTP
 //! error, never a panic.
 
+mod access;
 mod gate;
 mod nonce;
-mod policy;
 mod route;
 mod verifier;
 
@@ -31,12 +31,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use crate::backoff::Backoff;
+use crate::keys::PublicKey;
 use crate::protocol::{signed_message, Ping, RequestHeaders, SynapseFields};
-use crate::wallet::PublicKey;
 
+pub use access::{AccessPolicy, Admission, OpenAccess};
 pub use gate::PriorityGate;
 pub use nonce::NonceTable;
-pub use policy::{priority_offset, AccessPolicy, Admission, MinerAccessPolicy};
 pub use route::{Caller, Forward};
 pub use verifier::SignatureVerifier;
 
@@ -154,6 +155,8 @@ impl Axon {
     ) -> std::io::Result<()> {
         let connections = Arc::new(Semaphore::new(self.limits.max_connections));
         let (stop_tx, stop_rx) = watch::channel(false);
+        // Out of file descriptors and the like: back off instead of spinning, and say so once.
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -163,12 +166,23 @@ impl Axon {
             let (stream, peer) = tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
+                    Ok(accepted) => {
+                        let failures = backoff.succeeded();
+                        if failures > 0 {
+                            tracing::info!(failures, "accepting connections again");
+                        }
+                        accepted
+                    }
                     Err(error) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
+                        let retry = backoff.failed();
+                        if retry.report {
+                            tracing::warn!(%error, failures = retry.failures, next_try = ?retry.delay,
+                                "accepting a connection failed; backing off");
+                        }
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = tokio::time::sleep(retry.delay) => continue,
+                        }
                     }
                 },
             };

@@ -8,9 +8,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+use crate::keys::PublicKey;
 use crate::metagraph::Neuron;
 use crate::protocol::{body_hash, RequestHeaders, Synapse, SynapseFields, EMPTY_BODY_HASH};
-use crate::wallet::PublicKey;
 
 /// Who is calling, after the policy admitted them and their signature verified.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use schnorrkel::{signing_context, PublicKey as SchnorrkelKey, Signature};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::wallet::PublicKey;
+use crate::keys::PublicKey;
 
 /// Signatures checked in one batch at most.
 pub const MAX_BATCH: usize = 32;
@@ -136,7 +136,7 @@ fn check(batch: &[Job], keys: &Mutex<HashMap<PublicKey, SchnorrkelKey>>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wallet::Keypair;
+    use crate::keys::Keypair;
 
     fn signed(key: &Keypair, message: &str) -> String {
         format!("0x{}", hex::encode(key.sign(message.as_bytes())))

@@ -5,7 +5,7 @@ use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
 use parity_scale_codec::Encode;
 
-use crate::wallet::PublicKey;
+use crate::keys::PublicKey;
 
 /// `get_commit_hash` of the subtensor pallet. `netuid_index` is `mechanism · 4096 + netuid`,
 /// i.e. the netuid itself for mechanism 0.

@@ -8,7 +8,7 @@ use subxt::ext::scale_decode::DecodeAsType;
 use subxt::ext::scale_value::scale::TypeResolver;
 
 use super::types::{AxonInfo, Hyperparameters, NeuronInfo};
-use crate::wallet::PublicKey;
+use crate::keys::PublicKey;
 
 /// The fields of `NeuronInfoLite` (`NeuronInfoRuntimeApi_get_neurons_lite`) that sn27 reads.
 #[derive(Debug, Clone, PartialEq, DecodeAsType)]

@@ -19,7 +19,7 @@ use super::types::{
     AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
 };
 use super::{Chain, ChainError};
-use crate::wallet::{Keypair, PublicKey};
+use crate::keys::{Keypair, PublicKey};
 
 /// Parameters of a new devnet.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use subxt::{Metadata, OfflineClient};
 
 use super::metadata::SUBTENSOR_PALLET;
 use super::types::AxonInfo;
-use crate::wallet::{Keypair, PublicKey};
+use crate::keys::{Keypair, PublicKey};
 
 /// `MultiAddress<AccountId32, ()>` and `MultiSignature`, as subtensor uses.
 pub type SubtensorConfig = PolkadotConfig;

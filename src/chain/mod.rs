@@ -12,6 +12,7 @@ pub mod devnet;
 pub mod errors;
 pub mod extrinsic;
 pub mod metadata;
+mod network;
 pub mod reveal;
 pub mod subtensor;
 pub mod timelock;
@@ -19,14 +20,14 @@ pub mod types;
 pub mod weights;
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::Config;
-use crate::wallet::{Keypair, PublicKey};
+use crate::keys::{Keypair, PublicKey};
 
+pub use network::Network;
 pub use types::{
     AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
 };
@@ -152,19 +153,11 @@ pub async fn publish_axon(
     chain.serve_axon(hotkey, netuid, axon).await
 }
 
-/// Where the devnet database lives for a configuration.
-pub fn devnet_path(config: &Config) -> PathBuf {
-    config
-        .chain
-        .devnet_path
-        .clone()
-        .unwrap_or_else(|| config.state_dir.join("devnet.sqlite"))
-}
-
-/// The chain a configuration names: the embedded devnet, or a connection to a subtensor node.
-pub async fn connect(config: &Config) -> Result<Arc<dyn Chain>, ChainError> {
-    match config.chain.network.endpoint() {
-        None => Ok(Arc::new(devnet::Devnet::open(&devnet_path(config))?)),
+/// The chain `network` names: the embedded devnet (its database at `devnet_path`), or a
+/// connection to a subtensor node.
+pub async fn connect(network: &Network, devnet_path: &Path) -> Result<Arc<dyn Chain>, ChainError> {
+    match network.endpoint() {
+        None => Ok(Arc::new(devnet::Devnet::open(devnet_path)?)),
         Some(endpoint) => Ok(Arc::new(subtensor::Subtensor::connect(endpoint).await?)),
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::commit::commit_hash;
 use super::timelock::{reveal_round, weights_commit};
 use super::{Chain, ChainError};
-use crate::wallet::Keypair;
+use crate::keys::Keypair;
 
 /// A commit whose reveal is still to be sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

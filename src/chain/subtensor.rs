@@ -36,7 +36,7 @@ use super::types::{
     AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
 };
 use super::{Chain, ChainError};
-use crate::wallet::{Keypair, PublicKey};
+use crate::keys::{Keypair, PublicKey};
 
 /// The longest any single read or the submission itself may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);

@@ -137,7 +137,7 @@ fn from_chain_layout(chain_layout: &[u8]) -> Result<Vec<u8>, TimelockError> {
 
 /// The commit bytes for `uids`/`values` of `hotkey`, opening at `round`.
 pub fn weights_commit(
-    hotkey: &crate::wallet::PublicKey,
+    hotkey: &crate::keys::PublicKey,
     uids: &[u16],
     values: &[u16],
     version_key: u64,

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
-use crate::wallet::PublicKey;
+use crate::keys::PublicKey;
 
 /// RAO per TAO.
 pub const RAO_PER_TAO: u64 = 1_000_000_000;

@@ -11,9 +11,10 @@ use clap::Subcommand;
 use super::wallet_cmd::{select_from, WalletArgs};
 use crate::chain::devnet::{Devnet, Genesis};
 use crate::chain::types::{rao, tao};
-use crate::chain::{self, publish_axon, AxonInfo, ServeOutcome};
+use crate::chain::{self, publish_axon, ServeOutcome};
 use crate::config::{ConfigSource, Network};
-use crate::wallet::{KeyRole, PublicKey};
+use crate::keys::PublicKey;
+use crate::wallet::KeyRole;
 
 #[derive(Debug, Subcommand)]
 pub enum ChainCommand {
@@ -72,7 +73,7 @@ pub fn devnet(command: DevnetCommand, source: &ConfigSource) -> anyhow::Result<E
             config.chain.network.to_string()
         );
     }
-    let path = chain::devnet_path(&config);
+    let path = config.devnet_path();
     let netuid = config.chain.netuid;
     let runtime = runtime()?;
     match command {
@@ -270,12 +271,7 @@ pub fn serve_axon(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<
     let hotkey = selected
         .wallet
         .keypair(KeyRole::Hotkey, &selected.passwords)?;
-    let ip = config
-        .axon
-        .external_ip
-        .context("set [axon] external_ip to the address validators should reach this miner at")?;
-    let port = config.axon.external_port.unwrap_or(config.axon.port);
-    let axon = AxonInfo::for_address(ip, port, config.axon.version);
+    let axon = crate::miner::serve::axon_to_publish(&config.axon)?;
     let (runtime, chain) = connected(&config)?;
     let outcome = runtime.block_on(publish_axon(
         chain.as_ref(),

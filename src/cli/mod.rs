@@ -26,7 +26,7 @@ pub struct Cli {
     config: Option<PathBuf>,
 
     /// Log output [default: [log] format, else auto: journald under systemd, text otherwise]
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true)]
     log_format: Option<LogFormat>,
 
     #[command(subcommand)]
@@ -74,10 +74,7 @@ enum Command {
     Weights(chain_cmd::WeightsCommand),
     /// Run the configured role as a service (the miner: serve the axon and rent containers)
     /// until SIGINT or SIGTERM.
-    Run {
-        #[command(flatten)]
-        wallet: wallet_cmd::WalletArgs,
-    },
+    Run(run_cmd::RunArgs),
     /// Rent a container from a miner (validators): by --hotkey, or the first miner by
     /// incentive that accepts --gpu-type.
     Rent(rent_cmd::RentArgs),
@@ -98,6 +95,30 @@ enum Command {
     /// Administer the embedded local devnet (network = "devnet" only).
     #[command(subcommand)]
     Devnet(chain_cmd::DevnetCommand),
+}
+
+/// `--log-format` takes the same names as `[log] format`.
+impl clap::ValueEnum for LogFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            LogFormat::Auto,
+            LogFormat::Text,
+            LogFormat::Json,
+            LogFormat::Journald,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            LogFormat::Auto => {
+                PossibleValue::new("auto").help("journald when started by systemd, else text")
+            }
+            LogFormat::Text => PossibleValue::new("text"),
+            LogFormat::Json => PossibleValue::new("json"),
+            LogFormat::Journald => PossibleValue::new("journald"),
+        })
+    }
 }
 
 /// Parses the arguments, runs the command and maps failures to an exit code.
@@ -129,7 +150,7 @@ pub fn main() -> ExitCode {
                 Command::ServeAxon { wallet } => chain_cmd::serve_axon(&source, &wallet),
                 Command::Weights(command) => chain_cmd::weights(&source, command),
                 Command::Devnet(command) => chain_cmd::devnet(command, &source),
-                Command::Run { wallet } => run_cmd::run(&source, &wallet),
+                Command::Run(args) => run_cmd::run(&source, &args),
                 Command::Rent(args) => rent_cmd::rent(&source, args),
                 Command::Rentals { json } => rent_cmd::rentals(&source, json),
                 Command::Release { hotkey } => rent_cmd::release(&source, &hotkey),
@@ -177,7 +198,10 @@ pub(crate) fn connected(
     std::sync::Arc<dyn crate::chain::Chain>,
 )> {
     let runtime = runtime()?;
-    let chain = runtime.block_on(crate::chain::connect(config))?;
+    let chain = runtime.block_on(crate::chain::connect(
+        &config.chain.network,
+        &config.devnet_path(),
+    ))?;
     Ok((runtime, chain))
 }
 

@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 use super::wallet_cmd::{select, WalletArgs};
 use crate::config::ConfigSource;
 use crate::dendrite::{Dendrite, Reply, Target};
+use crate::keys::PublicKey;
 use crate::protocol::{Allocate, Challenge, Ping, Specs, SynapseFields};
-use crate::wallet::{KeyRole, PublicKey};
+use crate::wallet::KeyRole;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SynapseName {

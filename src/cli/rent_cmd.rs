@@ -10,8 +10,9 @@ use super::wallet_cmd::{select_from, WalletArgs};
 use crate::chain::NeuronInfo;
 use crate::config::{Config, ConfigSource};
 use crate::dendrite::{Dendrite, Target};
+use crate::keys::PublicKey;
 use crate::renting::{self, LostAllocation, RentError, RentRequest, Rental, RentalStore};
-use crate::wallet::{KeyRole, PublicKey};
+use crate::wallet::KeyRole;
 
 const GIB: f64 = (1u64 << 30) as f64;
 

@@ -6,9 +6,29 @@ use anyhow::Context;
 
 use super::wallet_cmd::{select_from, WalletArgs};
 use crate::config::{ConfigSource, Role};
+use crate::miner::journal::Stage;
+use crate::miner::serve::RunOptions;
 use crate::wallet::KeyRole;
 
-pub fn run(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<ExitCode> {
+/// `sn27 run`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// Abort right after journaling this allocation stage (crash-safety tests only).
+    #[arg(long, hide = true, value_parser = parse_stage)]
+    pub crash_at: Option<Stage>,
+}
+
+fn parse_stage(text: &str) -> Result<Stage, String> {
+    Stage::from_label(text).ok_or_else(|| {
+        let names: Vec<&str> = Stage::ALL.iter().map(|s| s.label()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
+
+pub fn run(source: &ConfigSource, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let wallet = &args.wallet;
     let config = super::load_config(source)?;
     match config.role {
         Some(Role::Miner) => {}
@@ -30,6 +50,9 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<ExitCod
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(crate::miner::serve::run(config, hotkey))?;
+    let options = RunOptions {
+        crash_at: args.crash_at,
+    };
+    runtime.block_on(crate::miner::serve::run(config, hotkey, options))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,9 +12,8 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::config::{self, ConfigSource, WalletConfig};
-use crate::wallet::{
-    self, KeyRole, Keypair, PasswordSource, PublicKey, Wallet, MNEMONIC_WORD_COUNTS,
-};
+use crate::keys::{Keypair, PublicKey, MNEMONIC_WORD_COUNTS};
+use crate::wallet::{self, KeyRole, PasswordSource, Wallet};
 
 /// Which wallet: defaults come from the config's `[wallet]` section.
 #[derive(Debug, Args, Default)]

@@ -21,9 +21,8 @@ use super::{Config, ScoringProfile};
 
 /// Environment variables read as configuration start with this prefix.
 pub const ENV_PREFIX: &str = "SN27_";
-/// `SN27_*` variables that are not configuration keys: the config path, and the miner's
-/// crash-point switch for crash-safety tests (`crate::miner::CRASH_AT_ENV`).
-const ENV_NOT_KEYS: &[&str] = &["CONFIG", "CRASH_AT"];
+/// `SN27_*` variables that are not configuration keys: the config path.
+const ENV_NOT_KEYS: &[&str] = &["CONFIG"];
 /// Bound on the remove-and-retry loop; each round removes one key, so a file would need this
 /// many separate mistakes to hit it.
 const MAX_ERRORS: usize = 200;

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 use super::load::Severity;
 use super::{Config, Network, ScoringConfig, ScoringProfile};
-use crate::wallet::{PublicKey, Wallet};
+use crate::keys::PublicKey;
+use crate::wallet::Wallet;
 
 type Finding = (Severity, Vec<String>, String);
 

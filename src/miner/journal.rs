@@ -29,6 +29,33 @@ pub enum Stage {
     Releasing,
 }
 
+impl Stage {
+    /// Every stage, in the order an allocation goes through them.
+    pub const ALL: [Stage; 5] = [
+        Stage::Requested,
+        Stage::ContainerCreated,
+        Stage::CredentialsIssued,
+        Stage::Active,
+        Stage::Releasing,
+    ];
+
+    /// The stage's name in logs and on the command line (`--crash-at`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Requested => "requested",
+            Stage::ContainerCreated => "container-created",
+            Stage::CredentialsIssued => "credentials-issued",
+            Stage::Active => "active",
+            Stage::Releasing => "releasing",
+        }
+    }
+
+    /// The stage named `label`.
+    pub fn from_label(label: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|stage| stage.label() == label)
+    }
+}
+
 /// Whether an allocation is a renter's or a Proof-of-GPU test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,36 +1,49 @@
 //! The miner's allocation engine: what answers `Allocate` (`sn27-protocol.md` §3.3).
 //!
-//! - [`request`]: the five branches and validation of every request field.
+//! - [`request`]: the caller's intent, from the protocol's typed request.
 //! - [`journal`]: crash-safe per-allocation state on disk.
 //! - [`Allocations`]: the state machine — one allocation at a time (a rental or a Proof-of-GPU
 //!   test), containers through [`crate::docker`], credentials sealed to the caller's key,
-//!   owner-only lifecycle actions, lease expiry, and start-up reconciliation with Docker.
+//!   owner-only lifecycle actions, lease expiry; [`reconcile`] brings journal and Docker into
+//!   agreement at start-up.
+//! - [`policy`]: who may call the miner; [`limiter`]: how often.
 //! - [`serve`]: `sn27 run` for the miner role.
+//!
+//! The engine answers with a typed [`Answer`] or an [`AllocationError`]; turning either into
+//! the `output` map of the wire happens at the edge ([`serve`]).
 //!
 //! Invariants: a new allocation never displaces a live one (a paused rental is live); every
 //! state change is journaled before it is acted on; nothing from a request reaches a shell.
 
 pub mod journal;
 pub mod limiter;
+pub mod policy;
+mod reconcile;
 pub mod request;
 pub mod serve;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
-use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
+use crate::backoff::Backoff;
 use crate::config::ContainerConfig;
-use crate::credentials::{normalize_pem, Credentials};
 use crate::docker::{
-    short, ContainerEngine, ContainerSpec, HostResources, LABEL_ALLOCATION, LABEL_KIND, LABEL_MINER,
+    ContainerEngine, ContainerSpec, DockerError, HostResources, LABEL_ALLOCATION, LABEL_KIND,
+    LABEL_MINER,
 };
-use crate::protocol::Allocate;
-use journal::{Entry, Journal, Kind, Stage};
-use request::{Action, AllocationRequest, Intent};
+use crate::protocol::credentials::{normalize_pem, CredentialError, Credentials};
+use crate::protocol::{Allocate, DockerAction, PayloadError};
+use crate::report::Report;
+use crate::service::Shutdown;
+use journal::{Entry, Journal, JournalError, Kind, Stage};
+use request::{AllocationRequest, Intent};
+
+pub use reconcile::Reconciliation;
 
 /// The `version` field of issued credentials (SN27 v1.8.3's version int).
 pub const CREDENTIALS_VERSION: u32 = 183;
@@ -38,20 +51,8 @@ pub const CREDENTIALS_VERSION: u32 = 183;
 const SSH_READY: Duration = Duration::from_secs(15);
 /// Length of generated root passwords (the reference uses 10).
 const PASSWORD_LENGTH: usize = 24;
-
-/// Environment variable naming a step at which the process aborts (`kill -9` semantics), for
-/// crash-safety tests: `requested`, `container-created`, `credentials-issued`, `active`,
-/// `releasing`.
-pub const CRASH_AT_ENV: &str = "SN27_CRASH_AT";
-
-fn crash_point(step: &str) {
-    static CRASH_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let at = CRASH_AT.get_or_init(|| std::env::var(CRASH_AT_ENV).ok());
-    if at.as_deref() == Some(step) {
-        eprintln!("{CRASH_AT_ENV}={step}: aborting here as asked");
-        std::process::abort();
-    }
-}
+/// How often leases are checked.
+const EXPIRY_TICK: Duration = Duration::from_secs(1);
 
 fn now() -> u64 {
     SystemTime::now()
@@ -60,51 +61,77 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
-/// Why an engine could not start.
+/// Why an `Allocate` could not be done. Every variant answers the caller with `status:
+/// false`; the message is for the miner's log and never carries secrets.
 #[derive(Debug, thiserror::Error)]
-pub enum EngineError {
+pub enum AllocationError {
+    #[error("the caller exceeds its rate limit")]
+    RateLimited,
+    #[error("invalid request: {0}")]
+    Invalid(#[from] PayloadError),
+    #[error("an allocation is live ({kind} {id})")]
+    Busy { kind: &'static str, id: String },
+    #[error("the caller's key owns no allocation")]
+    NotOwner,
+    #[error("{0}")]
+    Resources(String),
+    #[error("the allocation has no container")]
+    NoContainer,
+    #[error("sealing the credentials: {0}")]
+    Seal(#[from] CredentialError),
     #[error(transparent)]
-    Docker(#[from] crate::docker::DockerError),
+    Docker(#[from] DockerError),
     #[error(transparent)]
-    Journal(#[from] journal::JournalError),
+    Journal(#[from] JournalError),
 }
 
-/// What reconciliation found and did at start-up.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Reconciliation {
-    pub kept: usize,
-    pub restarted: usize,
-    pub recreated: usize,
-    pub rolled_back: usize,
-    pub expired: usize,
-    pub orphans_removed: usize,
+/// What the engine did for a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Branch A: whether a new allocation would be accepted now.
+    Available(bool),
+    /// Branch B: whether the caller's key owns a running (or paused) allocation.
+    Owned(bool),
+    /// Branch C: the lifecycle action was carried out.
+    ActionDone,
+    /// Branch D: allocated; `info` is the sealed credentials.
+    Allocated { info: String },
+    /// Branch E: released.
+    Released,
+}
+
+/// What the engine works with, besides Docker and the journal.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// The runtime image containers run (see [`ContainerEngine::ensure_runtime_image`]).
+    pub image: String,
+    pub policy: ContainerConfig,
+    /// Host port published for each container's sshd.
+    pub ssh_port: u16,
+    /// This miner's hotkey (ss58), labelled on its containers.
+    pub miner: String,
+    /// Abort the process right after journaling this stage (`kill -9` semantics), for the
+    /// crash-safety tests (`sn27 run --crash-at`).
+    pub crash_at: Option<Stage>,
 }
 
 /// The allocations of this miner.
 pub struct Allocations {
     docker: ContainerEngine,
     journal: Journal,
-    image: String,
-    policy: ContainerConfig,
+    settings: EngineSettings,
     host: HostResources,
-    ssh_port: u16,
-    /// This miner's hotkey (ss58), labelled on its containers.
-    miner: String,
     limiter: limiter::HotkeyLimiter,
     entries: Mutex<Vec<Entry>>,
 }
 
 impl Allocations {
-    /// An engine over `journal` for the miner with hotkey `miner` (ss58), running containers
-    /// of `image` (see [`ContainerEngine::ensure_runtime_image`]).
+    /// An engine over `journal`; call [`Allocations::reconcile`] before serving.
     pub async fn new(
         docker: ContainerEngine,
         journal: Journal,
-        image: String,
-        policy: ContainerConfig,
-        ssh_port: u16,
-        miner: String,
-    ) -> Result<Arc<Self>, EngineError> {
+        settings: EngineSettings,
+    ) -> Result<Arc<Self>, AllocationError> {
         let host = docker.host().await?;
         if !host.disk_quota_supported() {
             tracing::warn!(driver = %host.storage_driver,
@@ -116,17 +143,26 @@ impl Allocations {
         Ok(Arc::new(Allocations {
             docker,
             journal,
-            image,
-            policy,
+            settings,
             host,
-            ssh_port,
-            miner,
             limiter: limiter::HotkeyLimiter::default(),
             entries: Mutex::new(Vec::new()),
         }))
     }
 
-    async fn save(&self, entry: &Entry) -> Result<(), journal::JournalError> {
+    /// The SSH host port every answer carries.
+    pub fn ssh_port(&self) -> u16 {
+        self.settings.ssh_port
+    }
+
+    fn crash_point(&self, stage: Stage) {
+        if self.settings.crash_at == Some(stage) {
+            eprintln!("--crash-at {}: aborting here as asked", stage.label());
+            std::process::abort();
+        }
+    }
+
+    async fn save(&self, entry: &Entry) -> Result<(), JournalError> {
         let journal = self.journal.clone();
         let entry = entry.clone();
         tokio::task::spawn_blocking(move || journal.save(&entry))
@@ -134,7 +170,7 @@ impl Allocations {
             .expect("journal writes do not panic")
     }
 
-    async fn forget(&self, id: &str) -> Result<(), journal::JournalError> {
+    async fn forget(&self, id: &str) -> Result<(), JournalError> {
         let journal = self.journal.clone();
         let id = id.to_string();
         tokio::task::spawn_blocking(move || journal.remove(&id))
@@ -142,26 +178,15 @@ impl Allocations {
             .expect("journal writes do not panic")
     }
 
-    /// Answers one `Allocate` from `caller` (ss58): the `output` map, `port` always present.
-    pub async fn answer(&self, synapse: &Allocate, caller: &str) -> Map<String, Value> {
+    /// Answers one `Allocate` from `caller` (ss58).
+    pub async fn answer(&self, fields: &Allocate, caller: &str) -> Result<Answer, AllocationError> {
         if !self.limiter.allow(caller) {
-            tracing::warn!(%caller, "Allocate refused: the caller exceeds its rate limit");
-            let mut output = refused();
-            output.insert("port".into(), json!(self.ssh_port));
-            return output;
+            return Err(AllocationError::RateLimited);
         }
-        let mut output = match request::parse(synapse) {
-            Err(reason) => {
-                tracing::warn!(%caller, %reason, "Allocate refused");
-                refused()
-            }
-            Ok(intent) => self.act(intent, caller).await,
-        };
-        output.insert("port".into(), json!(self.ssh_port));
-        output
+        self.act(request::parse(fields)?, caller).await
     }
 
-    async fn act(&self, intent: Intent, caller: &str) -> Map<String, Value> {
+    async fn act(&self, intent: Intent, caller: &str) -> Result<Answer, AllocationError> {
         match intent {
             Intent::CheckAvailable => {
                 // An allocation in flight holds the lock: not available either.
@@ -169,76 +194,53 @@ impl Allocations {
                     Ok(entries) => entries.is_empty(),
                     Err(_) => false,
                 };
-                status(free)
+                Ok(Answer::Available(free))
             }
             Intent::CheckOwnership { key } => {
                 let entries = self.entries.lock().await;
-                let owned = match owned_by(&entries, &key) {
+                let owned = match entries.iter().find(|e| owns(e, &key)) {
                     Some(entry) => matches!(
                         self.container_state(entry).await.as_deref(),
                         Some("running" | "paused")
                     ),
                     None => false,
                 };
-                status(owned)
+                Ok(Answer::Owned(owned))
             }
             Intent::Action { key, action } => {
                 let mut entries = self.entries.lock().await;
-                let Some(index) = entries.iter().position(|e| owns(e, &key)) else {
-                    tracing::warn!(%caller, ?action, "lifecycle action refused: the caller's key owns no allocation");
-                    return refused();
-                };
-                match self.lifecycle(&mut entries[index], action.clone()).await {
-                    Ok(()) => {
-                        tracing::info!(%caller, ?action, id = %entries[index].id, "lifecycle action done");
-                        status(true)
-                    }
-                    Err(e) => {
-                        tracing::warn!(%caller, ?action, error = %e, "lifecycle action failed");
-                        refused()
-                    }
-                }
+                let entry = entries
+                    .iter_mut()
+                    .find(|e| owns(e, &key))
+                    .ok_or(AllocationError::NotOwner)?;
+                self.lifecycle(entry, &action).await?;
+                tracing::info!(%caller, action = action.name(), id = %entry.id, "lifecycle action done");
+                Ok(Answer::ActionDone)
             }
             Intent::Allocate(request) => {
                 let mut entries = self.entries.lock().await;
                 if let Some(live) = entries.first() {
-                    tracing::info!(%caller, busy = %live.id, kind = live.kind.label(),
-                        "allocation refused: an allocation is live");
-                    return refused();
+                    return Err(AllocationError::Busy {
+                        kind: live.kind.label(),
+                        id: live.id.clone(),
+                    });
                 }
-                match self.allocate(*request, caller).await {
-                    Ok((entry, info)) => {
-                        tracing::info!(%caller, id = %entry.id, kind = entry.kind.label(),
-                            container = %entry.container_name, lease_end = entry.lease_end, "allocated");
-                        entries.push(entry);
-                        let mut out = status(true);
-                        out.insert("info".into(), json!(info));
-                        out
-                    }
-                    Err(reason) => {
-                        tracing::warn!(%caller, %reason, "allocation failed");
-                        refused()
-                    }
-                }
+                let (entry, info) = self.allocate(*request, caller).await?;
+                tracing::info!(%caller, id = %entry.id, kind = entry.kind.label(),
+                    container = %entry.container_name, lease_end = entry.lease_end, "allocated");
+                entries.push(entry);
+                Ok(Answer::Allocated { info })
             }
             Intent::Release { key } => {
                 let mut entries = self.entries.lock().await;
-                let Some(index) = entries.iter().position(|e| owns(e, &key)) else {
-                    tracing::warn!(%caller, "release refused: the caller's key owns no allocation");
-                    return refused();
-                };
-                let entry = entries[index].clone();
-                match self.release(entry).await {
-                    Ok(()) => {
-                        entries.remove(index);
-                        tracing::info!(%caller, "released");
-                        status(true)
-                    }
-                    Err(e) => {
-                        tracing::warn!(%caller, error = %e, "release failed");
-                        refused()
-                    }
-                }
+                let index = entries
+                    .iter()
+                    .position(|e| owns(e, &key))
+                    .ok_or(AllocationError::NotOwner)?;
+                self.release(entries[index].clone()).await?;
+                let entry = entries.remove(index);
+                tracing::info!(%caller, id = %entry.id, "released");
+                Ok(Answer::Released)
             }
         }
     }
@@ -248,59 +250,61 @@ impl Allocations {
         self.docker.state(id).await.ok().flatten()
     }
 
-    /// What a new allocation gets, or why the host cannot give it.
-    fn plan(&self, request: &AllocationRequest) -> Result<(String, i64), String> {
+    /// The CPUs (a cpuset) and memory a new allocation gets, or why the host cannot give it.
+    fn plan(&self, request: &AllocationRequest) -> Result<(String, i64), AllocationError> {
+        let policy = &self.settings.policy;
         let total = self.host.cpus;
-        let reserve = self.policy.reserve_cpus.min(total.saturating_sub(1));
+        let reserve = policy.reserve_cpus.min(total.saturating_sub(1));
         let offered = total - reserve;
         let gib = (1u64 << 30) as f64;
-        let reserve_bytes = (self.policy.reserve_memory_gb * gib) as u64;
+        let reserve_bytes = (policy.reserve_memory_gb * gib) as u64;
         let offered_memory = self.host.memory_bytes.saturating_sub(reserve_bytes);
-        if request.testing {
+        let device = &request.device;
+        if request.testing() {
             // The whole bound: Proof-of-GPU needs host memory for every GPU's matrices.
             return Ok((
                 format!("{reserve}-{}", total - 1),
                 offered_memory.max(256 << 20) as i64,
             ));
         }
-        if request.cpus > offered {
-            return Err(format!(
-                "{} CPUs requested, this miner offers {offered}",
-                request.cpus
-            ));
+        let cpus = u32::try_from(device.cpu_count).unwrap_or(u32::MAX);
+        if cpus > offered {
+            return Err(AllocationError::Resources(format!(
+                "{cpus} CPUs requested, this miner offers {offered}"
+            )));
         }
-        if request.memory_bytes > offered_memory {
-            return Err(format!(
+        if device.ram_bytes > offered_memory {
+            return Err(AllocationError::Resources(format!(
                 "{} bytes of memory requested, this miner offers {offered_memory}",
-                request.memory_bytes
-            ));
+                device.ram_bytes
+            )));
         }
-        if request.gpus > 0 && !self.host.gpu_runtime {
-            return Err(format!(
+        if device.gpu_count() > 0 && !self.host.gpu_runtime {
+            return Err(AllocationError::Resources(format!(
                 "{} GPUs requested, this host has none usable",
-                request.gpus
-            ));
+                device.gpu_count()
+            )));
         }
-        if request.disk_bytes > 0 && !self.host.disk_quota_supported() {
-            tracing::info!(bytes = request.disk_bytes, driver = %self.host.storage_driver,
+        if device.disk_bytes > 0 && !self.host.disk_quota_supported() {
+            tracing::info!(bytes = device.disk_bytes, driver = %self.host.storage_driver,
                 "disk request accepted but not enforced on this storage driver");
         }
-        let first = total - request.cpus;
-        let cpuset = if request.cpus == 1 {
+        let first = total - cpus;
+        let cpuset = if cpus == 1 {
             first.to_string()
         } else {
             format!("{first}-{}", total - 1)
         };
-        Ok((cpuset, request.memory_bytes.max(256 << 20) as i64))
+        Ok((cpuset, device.ram_bytes.max(256 << 20) as i64))
     }
 
     async fn allocate(
         &self,
         request: AllocationRequest,
         caller: &str,
-    ) -> Result<(Entry, String), String> {
+    ) -> Result<(Entry, String), AllocationError> {
         let (cpuset, memory_bytes) = self.plan(&request)?;
-        let kind = if request.testing {
+        let kind = if request.testing() {
             Kind::Test
         } else {
             Kind::Rental
@@ -308,7 +312,7 @@ impl Allocations {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let created_at = now();
         let lease = match kind {
-            Kind::Test => self.policy.test_lifetime_secs,
+            Kind::Test => self.settings.policy.test_lifetime_secs,
             Kind::Rental => (request.lease_days.max(1) as u64).saturating_mul(86_400),
         };
         let password: String = rand::thread_rng()
@@ -326,7 +330,7 @@ impl Allocations {
             created_at,
             lease_end: created_at.saturating_add(lease),
             container_id: None,
-            ssh_port: self.ssh_port,
+            ssh_port: self.settings.ssh_port,
             cpuset,
             memory_bytes,
             password,
@@ -337,20 +341,20 @@ impl Allocations {
                 .unwrap_or_default(),
             paused: false,
         };
-        self.save(&entry).await.map_err(|e| e.to_string())?;
-        crash_point("requested");
+        self.save(&entry).await?;
+        self.crash_point(Stage::Requested);
         match self.bring_up(&mut entry, &request).await {
             Ok(info) => Ok((entry, info)),
-            Err(reason) => {
+            Err(error) => {
                 if let Some(id) = &entry.container_id {
                     if let Err(e) = self.docker.remove(id).await {
-                        tracing::error!(error = %e, "cleaning up after a failed allocation");
+                        tracing::error!(error = %Report(&e), "cleaning up after a failed allocation");
                     }
                 }
                 if let Err(e) = self.forget(&entry.id).await {
-                    tracing::error!(error = %e, "cleaning up after a failed allocation");
+                    tracing::error!(error = %Report(&e), "cleaning up after a failed allocation");
                 }
-                Err(reason)
+                Err(error)
             }
         }
     }
@@ -360,30 +364,22 @@ impl Allocations {
         &self,
         entry: &mut Entry,
         request: &AllocationRequest,
-    ) -> Result<String, String> {
+    ) -> Result<String, AllocationError> {
         let id = self
             .docker
-            .create_and_start(&self.image, &self.spec(entry))
-            .await
-            .map_err(|e| e.to_string())?;
+            .create_and_start(&self.settings.image, &self.spec(entry))
+            .await?;
         entry.container_id = Some(id.clone());
         entry.stage = Stage::ContainerCreated;
-        self.save(entry).await.map_err(|e| e.to_string())?;
-        crash_point("container-created");
+        self.save(entry).await?;
+        self.crash_point(Stage::ContainerCreated);
 
         self.docker
             .set_credentials(&id, &entry.password, &entry.authorized_keys)
-            .await
-            .map_err(|e| e.to_string())?;
-        let fingerprint = self
-            .docker
-            .host_key_fingerprint(&id)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
+        let fingerprint = self.docker.host_key_fingerprint(&id).await?;
         // The validator logs in right after the answer: sshd must already be listening.
-        crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY)
-            .await
-            .map_err(|e| e.to_string())?;
+        crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY).await?;
         let credentials = Credentials {
             username: "root".into(),
             password: entry.password.clone(),
@@ -391,19 +387,16 @@ impl Allocations {
             version: CREDENTIALS_VERSION,
             host_key_fingerprint: Some(fingerprint),
         };
-        let info = request
-            .caller_key
-            .seal(&credentials)
-            .map_err(|e| e.to_string())?;
+        let info = request.caller_key.seal(&credentials)?;
         entry.stage = Stage::CredentialsIssued;
-        self.save(entry).await.map_err(|e| e.to_string())?;
-        crash_point("credentials-issued");
+        self.save(entry).await?;
+        self.crash_point(Stage::CredentialsIssued);
         // The lease runs from the moment the caller can use the container.
         let lease = entry.lease_end.saturating_sub(entry.created_at);
         entry.lease_end = now().saturating_add(lease);
         entry.stage = Stage::Active;
-        self.save(entry).await.map_err(|e| e.to_string())?;
-        crash_point("active");
+        self.save(entry).await?;
+        self.crash_point(Stage::Active);
         Ok(info)
     }
 
@@ -413,230 +406,135 @@ impl Allocations {
             labels: [
                 (LABEL_ALLOCATION.to_string(), entry.id.clone()),
                 (LABEL_KIND.to_string(), entry.kind.label().to_string()),
-                (LABEL_MINER.to_string(), self.miner.clone()),
+                (LABEL_MINER.to_string(), self.settings.miner.clone()),
             ]
             .into(),
             ssh_port: entry.ssh_port,
             cpuset: entry.cpuset.clone(),
             memory_bytes: entry.memory_bytes,
             shm_bytes: entry.memory_bytes / 2,
-            pids_limit: self.policy.pids_limit,
+            pids_limit: self.settings.policy.pids_limit,
             gpus: self.host.gpu_runtime,
         }
     }
 
     /// Releases one allocation: journal first, then the container, then the entry.
-    async fn release(&self, mut entry: Entry) -> Result<(), String> {
+    async fn release(&self, mut entry: Entry) -> Result<(), AllocationError> {
         entry.stage = Stage::Releasing;
-        self.save(&entry).await.map_err(|e| e.to_string())?;
-        crash_point("releasing");
+        self.save(&entry).await?;
+        self.crash_point(Stage::Releasing);
         if let Some(id) = &entry.container_id {
-            self.docker.remove(id).await.map_err(|e| e.to_string())?;
+            self.docker.remove(id).await?;
         }
         // A container created before its id reached the journal is found by name.
-        self.docker
-            .remove(&entry.container_name)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.forget(&entry.id).await.map_err(|e| e.to_string())
+        self.docker.remove(&entry.container_name).await?;
+        Ok(self.forget(&entry.id).await?)
     }
 
-    async fn lifecycle(&self, entry: &mut Entry, action: Action) -> Result<(), String> {
+    async fn lifecycle(
+        &self,
+        entry: &mut Entry,
+        action: &DockerAction,
+    ) -> Result<(), AllocationError> {
         let id = entry
             .container_id
             .clone()
-            .ok_or("the allocation has no container")?;
+            .ok_or(AllocationError::NoContainer)?;
         match action {
-            Action::Restart => {
-                self.docker.restart(&id).await.map_err(|e| e.to_string())?;
+            DockerAction::Restart => {
+                self.docker.restart(&id).await?;
                 entry.paused = false;
-                crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY).await?;
             }
-            Action::Pause => {
-                self.docker.pause(&id).await.map_err(|e| e.to_string())?;
+            DockerAction::Pause => {
+                self.docker.pause(&id).await?;
                 entry.paused = true;
             }
-            Action::Unpause => {
-                self.docker.unpause(&id).await.map_err(|e| e.to_string())?;
+            DockerAction::Unpause => {
+                self.docker.unpause(&id).await?;
                 entry.paused = false;
             }
-            Action::ExchangeKey { line, key } => {
+            DockerAction::ExchangeKey { slot, key } => {
                 let mut lines: Vec<String> =
                     entry.authorized_keys.lines().map(str::to_string).collect();
-                if lines.len() <= line {
-                    lines.resize(line + 1, String::new());
+                if lines.len() <= slot.line() {
+                    lines.resize(slot.line() + 1, String::new());
                 }
-                lines[line] = key.as_str().to_string();
+                lines[slot.line()] = key.as_str().to_string();
                 let keys = format!("{}\n", lines.join("\n"));
-                self.docker
-                    .write_authorized_keys(&id, &keys)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.docker.write_authorized_keys(&id, &keys).await?;
                 entry.authorized_keys = keys;
             }
         }
-        self.save(entry).await.map_err(|e| e.to_string())
+        Ok(self.save(entry).await?)
     }
 
-    /// Releases every allocation whose lease has ended; returns how many.
-    pub async fn expire(&self) -> usize {
+    /// Releases every allocation whose lease has ended and whose retry time has come;
+    /// `retries` holds the backoff of releases that failed before. Returns how many were
+    /// released.
+    async fn expire(
+        &self,
+        retries: &mut HashMap<String, (Backoff, tokio::time::Instant)>,
+    ) -> usize {
         let mut entries = self.entries.lock().await;
         let now = now();
         let mut released = 0;
         let mut index = 0;
         while index < entries.len() {
-            if entries[index].lease_end > now {
+            let entry = entries[index].clone();
+            let waiting = retries
+                .get(&entry.id)
+                .is_some_and(|(_, at)| *at > tokio::time::Instant::now());
+            if entry.lease_end > now || waiting {
                 index += 1;
                 continue;
             }
-            let entry = entries[index].clone();
             match self.release(entry.clone()).await {
                 Ok(()) => {
-                    tracing::info!(id = %entry.id, kind = entry.kind.label(), "lease ended; released");
+                    let failures = retries.remove(&entry.id).map_or(0, |(b, _)| b.failures());
+                    tracing::info!(id = %entry.id, kind = entry.kind.label(), failures,
+                        "lease ended; released");
                     entries.remove(index);
                     released += 1;
                 }
                 Err(e) => {
-                    tracing::warn!(id = %entry.id, error = %e, "lease ended but release failed; retrying");
+                    let (backoff, at) = retries.entry(entry.id.clone()).or_insert_with(|| {
+                        (
+                            Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+                            tokio::time::Instant::now(),
+                        )
+                    });
+                    let retry = backoff.failed();
+                    *at = tokio::time::Instant::now() + retry.delay;
+                    if retry.report {
+                        tracing::warn!(id = %entry.id, error = %Report(&e), failures = retry.failures,
+                            next_try = ?retry.delay, "lease ended but the release failed; retrying with backoff");
+                    } else {
+                        tracing::debug!(id = %entry.id, error = %Report(&e), failures = retry.failures,
+                            "release retry failed");
+                    }
                     index += 1;
                 }
             }
         }
+        retries.retain(|id, _| entries.iter().any(|e| &e.id == id));
         released
     }
 
-    /// Releases expired allocations every second until `shutdown` resolves.
-    pub async fn run_expiry(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
+    /// Releases expired allocations until shutdown (a supervised task).
+    pub async fn run_expiry(self: Arc<Self>, shutdown: Shutdown) -> crate::service::TaskResult {
+        let mut retries = HashMap::new();
         loop {
             tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => { self.expire().await; }
+                _ = shutdown.requested() => return Ok(()),
+                _ = tokio::time::sleep(EXPIRY_TICK) => { self.expire(&mut retries).await; }
             }
         }
     }
-
-    /// Brings journal and Docker into agreement (start-up): allocations interrupted before
-    /// their credentials existed are rolled back; live ones get their container running again
-    /// (recreated with the same credentials if it vanished); expired ones and interrupted
-    /// releases are released; containers no entry owns are removed.
-    pub async fn reconcile(&self) -> Result<Reconciliation, EngineError> {
-        let mut entries = self.entries.lock().await;
-        let journal = self.journal.clone();
-        let loaded = tokio::task::spawn_blocking(move || journal.load())
-            .await
-            .expect("journal reads do not panic")?;
-        let containers = self.docker.labeled(&self.miner).await?;
-        let mut report = Reconciliation::default();
-        let now = now();
-        let mut live = Vec::new();
-        for mut entry in loaded {
-            let container = containers.iter().find(|c| c.allocation == entry.id);
-            let rollback = matches!(entry.stage, Stage::Requested | Stage::ContainerCreated);
-            if rollback || entry.stage == Stage::Releasing || entry.lease_end <= now {
-                if let Some(c) = container {
-                    self.docker.remove(&c.id).await?;
-                }
-                self.docker.remove(&entry.container_name).await?;
-                self.forget(&entry.id).await?;
-                if rollback {
-                    tracing::info!(id = %entry.id, stage = ?entry.stage, "rolled back an allocation interrupted before its credentials were issued");
-                    report.rolled_back += 1;
-                } else {
-                    tracing::info!(id = %entry.id, "released an expired or half-released allocation");
-                    report.expired += 1;
-                }
-                continue;
-            }
-            // CredentialsIssued or Active: the caller may hold the credentials, keep it. A
-            // container that cannot be brought back is logged, and the entry kept so that its
-            // owner can still release it; it does not stop the miner from serving.
-            match self.revive(&mut entry, container).await {
-                Ok(Revived::Kept) => report.kept += 1,
-                Ok(Revived::Restarted) => report.restarted += 1,
-                Ok(Revived::Recreated) => report.recreated += 1,
-                Err(e) => tracing::error!(id = %entry.id, error = %e,
-                    "could not bring a rental's container back; its owner can still release it"),
-            }
-            entry.stage = Stage::Active;
-            self.save(&entry).await?;
-            live.push(entry);
-        }
-        for container in containers {
-            if !live.iter().any(|e| e.id == container.allocation) {
-                self.docker.remove(&container.id).await?;
-                tracing::info!(container = %container.name, "removed a container no allocation owns");
-                report.orphans_removed += 1;
-            }
-        }
-        *entries = live;
-        Ok(report)
-    }
-}
-
-/// What [`Allocations::revive`] did.
-enum Revived {
-    Kept,
-    Restarted,
-    Recreated,
-}
-
-impl Allocations {
-    /// Gets a live allocation's container running again after a restart of the miner.
-    async fn revive(
-        &self,
-        entry: &mut Entry,
-        container: Option<&crate::docker::LabeledContainer>,
-    ) -> Result<Revived, crate::docker::DockerError> {
-        match container {
-            Some(c) if c.state == "running" || c.state == "paused" => Ok(Revived::Kept),
-            Some(c) => {
-                self.docker.start(&c.id).await?;
-                if entry.paused {
-                    self.docker.pause(&c.id).await?;
-                }
-                if !entry.paused {
-                    crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY).await?;
-                }
-                tracing::info!(id = %entry.id, container = short(&c.id), "restarted a rental's container");
-                Ok(Revived::Restarted)
-            }
-            None => {
-                let id = self
-                    .docker
-                    .create_and_start(&self.image, &self.spec(entry))
-                    .await?;
-                entry.container_id = Some(id.clone());
-                self.docker
-                    .set_credentials(&id, &entry.password, &entry.authorized_keys)
-                    .await?;
-                let fingerprint = self.docker.host_key_fingerprint(&id).await?;
-                crate::docker::wait_for_ssh(entry.ssh_port, SSH_READY).await?;
-                tracing::warn!(id = %entry.id, host_key = %fingerprint, "a rental's container was gone; recreated it with the same credentials (files inside and the host key are new)");
-                Ok(Revived::Recreated)
-            }
-        }
-    }
-}
-
-fn status(ok: bool) -> Map<String, Value> {
-    let mut map = Map::new();
-    map.insert("status".into(), json!(ok));
-    map
-}
-
-fn refused() -> Map<String, Value> {
-    status(false)
 }
 
 fn owns(entry: &Entry, key: &str) -> bool {
     !key.trim().is_empty()
         && matches!(entry.stage, Stage::Active | Stage::CredentialsIssued)
         && normalize_pem(&entry.caller_pem) == normalize_pem(key)
-}
-
-fn owned_by<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Entry> {
-    entries.iter().find(|e| owns(e, key))
 }

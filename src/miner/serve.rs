@@ -2,34 +2,79 @@
 //!
 //! Order: registration check (an unregistered miner refuses to start and prints the command
 //! that registers it) → Docker and the runtime image (built once, with progress) → journal
-//! reconciliation → axon published on chain (skipped when unchanged) → axon served, metagraph
-//! resynced for the access checks, leases expired — until SIGINT or SIGTERM. Containers outlive
-//! the process: a restart reconciles them instead of killing rentals.
+//! reconciliation → axon published on chain (skipped when unchanged) → the supervised tasks:
+//! the axon, lease expiry and the metagraph resync, until SIGINT or SIGTERM (exit 0) or until
+//! one of them stops (exit non-zero, so systemd restarts the miner). Containers outlive the
+//! process: a restart reconciles them instead of killing rentals.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::watch;
 
-use super::journal::Journal;
-use super::Allocations;
-use crate::axon::{Axon, Caller, Limits, MinerAccessPolicy};
+use super::journal::{Journal, Stage};
+use super::policy::MinerAccessPolicy;
+use super::{AllocationError, Allocations, Answer, EngineSettings};
+use crate::axon::{Axon, Caller, Limits};
+use crate::backoff::Backoff;
 use crate::chain::{self, publish_axon, AxonInfo, Chain, ServeOutcome};
-use crate::config::Config;
+use crate::config::{AxonConfig, Config};
 use crate::docker::ContainerEngine;
+use crate::keys::Keypair;
 use crate::metagraph::SharedMetagraph;
-use crate::protocol::{Allocate, Challenge, Synapse};
-use crate::wallet::Keypair;
+use crate::protocol::{Allocate, AllocateOutput, Challenge, Synapse};
+use crate::report::Report;
+use crate::service::{Shutdown, Supervisor, TaskResult};
 
 /// How often the metagraph behind the access checks is read again.
 pub const METAGRAPH_RESYNC: Duration = Duration::from_secs(120);
+/// Time the tasks get to finish their work after a stop signal.
+const DRAIN: Duration = Duration::from_secs(15);
+
+/// Options of `sn27 run` that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// See [`EngineSettings::crash_at`].
+    pub crash_at: Option<Stage>,
+}
+
+/// The axon address to publish on chain: `[axon] external_ip` (or, unset, the address of the
+/// interface that routes to the internet) and `external_port` (or `port`). `sn27 run` and
+/// `sn27 serve-axon` both publish this.
+pub fn axon_to_publish(axon: &AxonConfig) -> anyhow::Result<AxonInfo> {
+    let ip = match axon.external_ip {
+        Some(ip) => ip,
+        None => outgoing_ip().context(
+            "[axon] external_ip is not set and the outgoing interface's address could not be \
+             found; set external_ip to the address validators reach this machine at",
+        )?,
+    };
+    Ok(AxonInfo::for_address(
+        ip,
+        axon.external_port.unwrap_or(axon.port),
+        axon.version,
+    ))
+}
+
+/// The local address the kernel would send internet traffic from (no packet is sent: a UDP
+/// socket is only connected, which picks the route).
+pub fn outgoing_ip() -> std::io::Result<IpAddr> {
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0))?;
+    socket.connect(("1.1.1.1", 53))?;
+    let ip = socket.local_addr()?.ip();
+    if ip.is_unspecified() || ip.is_loopback() {
+        return Err(std::io::Error::other(format!(
+            "the route to the internet leaves from {ip}"
+        )));
+    }
+    Ok(ip)
+}
 
 /// Runs the miner until a stop signal.
-pub async fn run(config: Config, hotkey: Keypair) -> anyhow::Result<()> {
+pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow::Result<()> {
     let netuid = config.chain.netuid;
-    let chain = chain::connect(&config).await?;
+    let chain = chain::connect(&config.chain.network, &config.devnet_path()).await?;
     let metagraph = chain.metagraph(netuid).await?;
     if !metagraph
         .neurons
@@ -42,10 +87,7 @@ pub async fn run(config: Config, hotkey: Keypair) -> anyhow::Result<()> {
             hotkey.public()
         );
     }
-    let external_ip = config
-        .axon
-        .external_ip
-        .context("set [axon] external_ip to the address validators reach this miner at")?;
+    let axon_info = axon_to_publish(&config.axon)?;
 
     let docker = ContainerEngine::connect().await?;
     let base = &config.miner.container.base_image;
@@ -57,20 +99,18 @@ pub async fn run(config: Config, hotkey: Keypair) -> anyhow::Result<()> {
     let allocations = Allocations::new(
         docker,
         Journal::new(&config.state_dir),
-        image,
-        config.miner.container.clone(),
-        config.miner.ssh_port,
-        hotkey.ss58(),
+        EngineSettings {
+            image,
+            policy: config.miner.container.clone(),
+            ssh_port: config.miner.ssh_port,
+            miner: hotkey.ss58(),
+            crash_at: options.crash_at,
+        },
     )
     .await?;
     let report = allocations.reconcile().await?;
     tracing::info!(?report, "allocations reconciled with Docker");
 
-    let axon_info = AxonInfo::for_address(
-        external_ip,
-        config.axon.external_port.unwrap_or(config.axon.port),
-        config.axon.version,
-    );
     match publish_axon(chain.as_ref(), &hotkey, netuid, axon_info).await? {
         ServeOutcome::Unchanged => tracing::info!(axon = %axon_info, "axon already on chain"),
         ServeOutcome::Served { block } => {
@@ -85,9 +125,9 @@ pub async fn run(config: Config, hotkey: Keypair) -> anyhow::Result<()> {
         .attach(move |mut synapse: Synapse<Allocate>, caller: Caller| {
             let engine = engine.clone();
             async move {
-                synapse.fields.output = engine
-                    .answer(&synapse.fields, &caller.hotkey.to_ss58())
-                    .await;
+                let caller = caller.hotkey.to_ss58();
+                let result = engine.answer(&synapse.fields, &caller).await;
+                synapse.fields.output = output(result, engine.ssh_port(), &caller).to_json();
                 synapse
             }
         })
@@ -99,60 +139,94 @@ pub async fn run(config: Config, hotkey: Keypair) -> anyhow::Result<()> {
         .with_context(|| format!("binding the axon to {address}"))?;
     tracing::info!(%address, hotkey = %hotkey.public(), netuid, "miner serving");
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let serving = tokio::spawn(Arc::new(axon).serve(listener, stopped(stop_rx.clone())));
-    let expiry = tokio::spawn(allocations.clone().run_expiry(stopped(stop_rx.clone())));
-    let resync = tokio::spawn(resync_metagraph(
-        chain.clone(),
-        netuid,
-        shared,
-        stopped(stop_rx.clone()),
-    ));
-
-    let signal = stop_signal().await;
-    tracing::info!(%signal, "stopping; containers keep running and are reconciled at the next start");
-    let _ = stop_tx.send(true);
-    let _ = serving.await;
-    let _ = expiry.await;
-    let _ = resync.await;
+    let mut supervisor = Supervisor::new(DRAIN);
+    let shutdown = supervisor.shutdown();
+    supervisor.spawn("axon", {
+        let shutdown = shutdown.clone();
+        async move {
+            Arc::new(axon)
+                .serve(listener, async move { shutdown.requested().await })
+                .await
+                .map_err(|e| format!("serving: {e}"))
+        }
+    });
+    supervisor.spawn(
+        "lease expiry",
+        allocations.clone().run_expiry(shutdown.clone()),
+    );
+    supervisor.spawn(
+        "metagraph resync",
+        resync_metagraph(chain.clone(), netuid, shared, shutdown),
+    );
+    supervisor.run().await?;
+    tracing::info!("stopped; containers keep running and are reconciled at the next start");
     Ok(())
 }
 
+/// The `output` of an `Allocate` answer: `status` (and `info`) from the engine, `port` always
+/// (`sn27-protocol.md` §3.1). A refusal is logged here with its reason; the caller only learns
+/// `status: false`.
+pub fn output(result: Result<Answer, AllocationError>, port: u16, caller: &str) -> AllocateOutput {
+    let mut output = match result {
+        Ok(Answer::Available(free)) => AllocateOutput::status(free),
+        Ok(Answer::Owned(owned)) => AllocateOutput::status(owned),
+        Ok(Answer::ActionDone | Answer::Released) => AllocateOutput::status(true),
+        Ok(Answer::Allocated { info }) => AllocateOutput {
+            info: Some(info),
+            ..AllocateOutput::status(true)
+        },
+        Err(error) => {
+            match &error {
+                AllocationError::RateLimited => {
+                    tracing::debug!(%caller, "Allocate refused: rate limit")
+                }
+                AllocationError::Invalid(_)
+                | AllocationError::Busy { .. }
+                | AllocationError::NotOwner
+                | AllocationError::Resources(_) => {
+                    tracing::info!(%caller, reason = %error, "Allocate refused")
+                }
+                _ => tracing::warn!(%caller, error = %Report(&error), "Allocate failed"),
+            }
+            AllocateOutput::status(false)
+        }
+    };
+    output.port = Some(port);
+    output
+}
+
+/// Reads the metagraph again every [`METAGRAPH_RESYNC`]; a failed read keeps the last one and
+/// retries with backoff (logged once, not at every attempt).
 async fn resync_metagraph(
     chain: Arc<dyn Chain>,
     netuid: u16,
     shared: Arc<SharedMetagraph>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
+    shutdown: Shutdown,
+) -> TaskResult {
+    let mut backoff = Backoff::new(Duration::from_secs(5), METAGRAPH_RESYNC);
+    let mut wait = METAGRAPH_RESYNC;
     loop {
         tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(METAGRAPH_RESYNC) => {
-                match chain.metagraph(netuid).await {
-                    Ok(metagraph) => shared.replace(metagraph.snapshot()),
-                    Err(e) => tracing::warn!(error = %e, "metagraph resync failed; keeping the last one"),
+            _ = shutdown.requested() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+        }
+        match chain.metagraph(netuid).await {
+            Ok(metagraph) => {
+                shared.replace(metagraph.snapshot());
+                let failures = backoff.succeeded();
+                if failures > 0 {
+                    tracing::info!(failures, "metagraph resync works again");
                 }
+                wait = METAGRAPH_RESYNC;
+            }
+            Err(e) => {
+                let retry = backoff.failed();
+                if retry.report {
+                    tracing::warn!(error = %Report(&e), failures = retry.failures, next_try = ?retry.delay,
+                        "metagraph resync failed; keeping the last one");
+                }
+                wait = retry.delay;
             }
         }
-    }
-}
-
-/// Waits for SIGINT or SIGTERM and names it.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
     }
 }

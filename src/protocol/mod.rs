@@ -6,14 +6,24 @@
 //! blocks as strings. The caller signs `{nonce}.{caller}.{axon}.{uuid}.{body_hash}` with its
 //! hotkey.
 //!
+//! SN27's payloads live here too: the synapse classes, the typed model of an `Allocate`
+//! request and answer ([`AllocateRequest`], [`AllocateOutput`]) that the miner and the renting
+//! validator share, and the RSA-OAEP credential blob ([`credentials`]).
+//!
 //! Invariant: this module does no I/O and knows nothing of Docker, GPUs or the chain; it turns
 //! values into bytes and back, and checks signatures.
 
+mod allocate;
 mod body_hash;
+pub mod credentials;
 mod headers;
 mod signing;
 mod synapse;
 
+pub use allocate::{
+    AllocateOutput, AllocateRequest, DeviceRequirement, DockerAction, DockerRequirement,
+    GpuRequirement, KeySlot, PayloadError, SshPublicKey,
+};
 pub use body_hash::{body_hash, python_str, EMPTY_BODY_HASH};
 pub use headers::{HeaderError, RequestHeaders};
 pub use signing::{signed_message, verify_signature};

@@ -4,7 +4,7 @@
 //! the axon checks it with *its own* hotkey in the third slot, so a request signed for one axon
 //! cannot be replayed against another.
 
-use crate::wallet::PublicKey;
+use crate::keys::PublicKey;
 
 /// The signed message.
 pub fn signed_message(
@@ -31,7 +31,7 @@ pub fn verify_signature(signer: &PublicKey, message: &str, signature_hex: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wallet::Keypair;
+    use crate::keys::Keypair;
 
     #[test]
     fn message_matches_the_documented_example() {

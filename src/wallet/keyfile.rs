@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::keys::{Keypair, PublicKey};
+use crate::keys::{Keypair, PublicKey};
 
 /// `cryptoType` of sr25519 keys.
 const CRYPTO_SR25519: u64 = 1;

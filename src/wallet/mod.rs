@@ -10,7 +10,6 @@
 
 mod encryption;
 mod keyfile;
-mod keys;
 mod password;
 
 use std::fs;
@@ -18,10 +17,11 @@ use std::path::{Path, PathBuf};
 
 pub use encryption::Protection;
 pub use keyfile::KeyfileContent;
-pub use keys::{Keypair, PublicKey, MNEMONIC_WORD_COUNTS, SS58_FORMAT};
 pub use password::{bittensor_env_name, PasswordSource};
 
 use encryption::DecryptError;
+
+use crate::keys::{KeyError, Keypair, PublicKey};
 
 /// Everything that can go wrong with a wallet, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -62,12 +62,8 @@ pub enum WalletError {
     PasswordMismatch,
     #[error("password too short: use at least 6 characters")]
     WeakPassword,
-    #[error("invalid mnemonic: {0}")]
-    InvalidMnemonic(String),
-    #[error("invalid seed: {0}")]
-    InvalidSeed(String),
-    #[error("invalid address {address:?}: {reason}")]
-    InvalidAddress { address: String, reason: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("invalid wallet {field} {value:?}: {reason}")]
     InvalidName {
         field: &'static str,

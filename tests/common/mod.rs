@@ -78,7 +78,7 @@ pub fn python_peer(script: &str, args: &[&str]) -> serde_json::Value {
 /// A miner axon on an ephemeral loopback port, stopped when dropped.
 pub struct RunningAxon {
     pub addr: std::net::SocketAddr,
-    pub hotkey: sn27::wallet::PublicKey,
+    pub hotkey: sn27::keys::PublicKey,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -92,7 +92,7 @@ impl Drop for RunningAxon {
 
 /// A neuron for a test metagraph.
 pub fn neuron(uid: u16, hotkey: &str, stake: f64, permit: bool) -> sn27::metagraph::Neuron {
-    let hotkey = sn27::wallet::PublicKey::from_ss58(hotkey).unwrap();
+    let hotkey = sn27::keys::PublicKey::from_ss58(hotkey).unwrap();
     sn27::metagraph::Neuron {
         uid,
         hotkey,
@@ -110,12 +110,13 @@ pub async fn start_miner_axon(
     neurons: Vec<sn27::metagraph::Neuron>,
     limits: sn27::axon::Limits,
 ) -> RunningAxon {
-    use sn27::axon::{Axon, Caller, MinerAccessPolicy};
+    use sn27::axon::{Axon, Caller};
     use sn27::metagraph::{MetagraphSnapshot, SharedMetagraph};
+    use sn27::miner::policy::MinerAccessPolicy;
     use sn27::protocol::{Allocate, Challenge, Synapse};
     use std::sync::Arc;
 
-    let key = sn27::wallet::Keypair::generate(12).unwrap();
+    let key = sn27::keys::Keypair::generate(12).unwrap();
     let metagraph = Arc::new(SharedMetagraph::new(MetagraphSnapshot::new(27, 1, neurons)));
     let policy = Arc::new(MinerAccessPolicy::new(&miner, metagraph).unwrap());
     let axon = Axon::new(key.public(), policy, limits)

@@ -9,22 +9,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::axon::{AccessPolicy, Admission};
 use crate::config::MinerConfig;
-use crate::metagraph::{Neuron, SharedMetagraph};
-use crate::wallet::{PublicKey, WalletError};
-
-/// What the axon asks before doing any work for a caller.
-pub trait AccessPolicy: Send + Sync + 'static {
-    /// `Ok(priority)` admits the caller; `Err(reason)` refuses it with HTTP 403.
-    fn admit(&self, caller: &PublicKey, synapse: &str) -> Result<Admission, String>;
-}
-
-/// An admitted caller, as far as the metagraph knows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Admission {
-    pub priority: f64,
-    pub neuron: Option<Neuron>,
-}
+use crate::keys::{KeyError, PublicKey};
+use crate::metagraph::SharedMetagraph;
 
 /// The miner's policy, built from `[miner]` and a live metagraph.
 pub struct MinerAccessPolicy {
@@ -38,8 +26,8 @@ pub struct MinerAccessPolicy {
 }
 
 impl MinerAccessPolicy {
-    pub fn new(config: &MinerConfig, metagraph: Arc<SharedMetagraph>) -> Result<Self, WalletError> {
-        let parse = |list: &[String]| -> Result<HashSet<PublicKey>, WalletError> {
+    pub fn new(config: &MinerConfig, metagraph: Arc<SharedMetagraph>) -> Result<Self, KeyError> {
+        let parse = |list: &[String]| -> Result<HashSet<PublicKey>, KeyError> {
             list.iter().map(|a| PublicKey::from_ss58(a)).collect()
         };
         Ok(MinerAccessPolicy {
@@ -106,8 +94,8 @@ impl AccessPolicy for MinerAccessPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metagraph::MetagraphSnapshot;
-    use crate::wallet::Keypair;
+    use crate::keys::Keypair;
+    use crate::metagraph::{MetagraphSnapshot, Neuron};
 
     fn key() -> PublicKey {
         Keypair::generate(12).unwrap().public()

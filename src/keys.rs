@@ -1,5 +1,9 @@
 //! sr25519 keys and ss58 addresses, derived exactly as the Python tools derive them.
 //!
+//! Hotkeys sign synapses and extrinsics, coldkeys pay; every part of sn27 that names a
+//! neuron or checks a signature uses these two types (the wire, the axon, the chain, the
+//! wallet files). This module does no I/O.
+//!
 //! A mnemonic becomes a key through substrate-bip39 (BIP39 *entropy* → PBKDF2-HMAC-SHA512 →
 //! 32-byte mini-secret → schnorrkel expansion in Ed25519 mode), which is what `sp-core`'s
 //! `Pair::from_phrase` does and what `bittensor-wallet` does. It is not the standard BIP39 seed.
@@ -13,7 +17,17 @@ use sp_core::crypto::{Ss58AddressFormat, Ss58Codec};
 use sp_core::{sr25519, Pair as _};
 use zeroize::Zeroizing;
 
-use super::WalletError;
+/// A key, address, mnemonic or seed that cannot be used; the message names it (never the
+/// secret itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("invalid mnemonic: {0}")]
+    InvalidMnemonic(String),
+    #[error("invalid seed: {0}")]
+    InvalidSeed(String),
+    #[error("invalid address {address:?}: {reason}")]
+    InvalidAddress { address: String, reason: String },
+}
 
 /// The ss58 address format of every Bittensor network.
 pub const SS58_FORMAT: u16 = 42;
@@ -28,14 +42,14 @@ pub struct PublicKey(pub [u8; 32]);
 impl PublicKey {
     /// Parses an ss58 address and insists on format 42, so that a Polkadot or Kusama address
     /// pasted by mistake is refused rather than silently reinterpreted.
-    pub fn from_ss58(address: &str) -> Result<Self, WalletError> {
+    pub fn from_ss58(address: &str) -> Result<Self, KeyError> {
         let (public, format) = sr25519::Public::from_ss58check_with_version(address.trim())
-            .map_err(|e| WalletError::InvalidAddress {
+            .map_err(|e| KeyError::InvalidAddress {
                 address: address.to_owned(),
                 reason: format!("{e:?}"),
             })?;
         if u16::from(format) != SS58_FORMAT {
-            return Err(WalletError::InvalidAddress {
+            return Err(KeyError::InvalidAddress {
                 address: address.to_owned(),
                 reason: format!(
                     "ss58 format {} is not Bittensor's format {SS58_FORMAT}",
@@ -47,12 +61,12 @@ impl PublicKey {
     }
 
     /// Parses `0x`-prefixed (or bare) hex of exactly 32 bytes.
-    pub fn from_hex(text: &str) -> Result<Self, WalletError> {
-        let bytes = decode_hex(text).ok_or_else(|| WalletError::InvalidAddress {
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let bytes = decode_hex(text).ok_or_else(|| KeyError::InvalidAddress {
             address: text.to_owned(),
             reason: "not hex".into(),
         })?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| WalletError::InvalidAddress {
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::InvalidAddress {
             address: text.to_owned(),
             reason: "a public key is 32 bytes".into(),
         })?;
@@ -105,24 +119,24 @@ pub struct Keypair {
 
 impl Keypair {
     /// Generates a fresh key from a new random mnemonic of `words` words.
-    pub fn generate(words: usize) -> Result<Self, WalletError> {
+    pub fn generate(words: usize) -> Result<Self, KeyError> {
         if !MNEMONIC_WORD_COUNTS.contains(&words) {
-            return Err(WalletError::InvalidMnemonic(format!(
+            return Err(KeyError::InvalidMnemonic(format!(
                 "{words} words requested; a mnemonic has 12, 15, 18, 21 or 24 words"
             )));
         }
         let mnemonic = bip39::Mnemonic::generate(words)
-            .map_err(|e| WalletError::InvalidMnemonic(e.to_string()))?;
+            .map_err(|e| KeyError::InvalidMnemonic(e.to_string()))?;
         Self::from_mnemonic(&mnemonic.to_string())
     }
 
     /// Derives the key of an English BIP39 mnemonic (no passphrase), as `bittensor-wallet` does.
-    pub fn from_mnemonic(phrase: &str) -> Result<Self, WalletError> {
+    pub fn from_mnemonic(phrase: &str) -> Result<Self, KeyError> {
         // Normalise spacing the way a person types it; the word list itself is checked by bip39.
         let phrase = Zeroizing::new(phrase.split_whitespace().collect::<Vec<_>>().join(" "));
         let words = phrase.split(' ').count();
         let (pair, seed) = sr25519::Pair::from_phrase(&phrase, None).map_err(|_| {
-            WalletError::InvalidMnemonic(format!(
+            KeyError::InvalidMnemonic(format!(
                 "{words} words given; expected 12, 15, 18, 21 or 24 English BIP39 words with a valid checksum"
             ))
         })?;
@@ -135,9 +149,9 @@ impl Keypair {
 
     /// Builds a key from a 32-byte mini-secret (`secretSeed`) or a 64-byte secret key
     /// (`privateKey`: scalar ‖ nonce).
-    pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, WalletError> {
+    pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         let pair = sr25519::Pair::from_seed_slice(bytes).map_err(|_| {
-            WalletError::InvalidSeed(format!(
+            KeyError::InvalidSeed(format!(
                 "{} bytes given; a seed is 32 bytes and a private key 64 bytes",
                 bytes.len()
             ))
@@ -151,9 +165,9 @@ impl Keypair {
     }
 
     /// Parses a `0x`-prefixed (or bare) hex seed or private key.
-    pub fn from_secret_hex(text: &str) -> Result<Self, WalletError> {
+    pub fn from_secret_hex(text: &str) -> Result<Self, KeyError> {
         let bytes = Zeroizing::new(
-            decode_hex(text).ok_or_else(|| WalletError::InvalidSeed("not hex".into()))?,
+            decode_hex(text).ok_or_else(|| KeyError::InvalidSeed("not hex".into()))?,
         );
         Self::from_secret_bytes(&bytes)
     }
