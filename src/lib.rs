@@ -28,7 +28,7 @@ pub mod logging;
 pub mod metagraph;
 pub mod miner;
 pub mod protocol;
-pub mod renting;
 pub mod report;
 pub mod service;
+pub mod validator;
 pub mod wallet;

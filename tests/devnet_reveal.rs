@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use sn27::chain::devnet::{Devnet, Genesis};
-use sn27::chain::reveal::{reveal_due, submit_weights, RevealStore, WeightsOutcome};
 use sn27::chain::types::rao;
 use sn27::chain::Chain;
 use sn27::keys::Keypair;
+use sn27::validator::reveal::{reveal_due, submit_weights, RevealStore, WeightsOutcome};
 
 const TEMPO: u64 = 10;
 

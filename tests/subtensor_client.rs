@@ -22,11 +22,11 @@ use scale_info::{PortableRegistry, TypeDef, TypeDefPrimitive};
 use serde_json::{json, Value as Json};
 use sn27::chain::extrinsic::SubtensorConfig;
 use sn27::chain::metadata::RuntimeCatalogue;
-use sn27::chain::reveal::{submit_weights, RevealStore, WeightsOutcome};
 use sn27::chain::subtensor::Subtensor;
 use sn27::chain::timelock::{self, reveal_round};
 use sn27::chain::{AxonInfo, Chain, ChainError, ServeOutcome};
 use sn27::keys::{Keypair, PublicKey};
+use sn27::validator::reveal::{submit_weights, RevealStore, WeightsOutcome};
 use subxt::ext::scale_value::{self, Composite, Primitive, Value, ValueDef};
 use subxt::Metadata;
 

@@ -6,8 +6,9 @@ mod common;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use sn27::chain::{commit::commit_hash, weights};
+use sn27::chain::commit::commit_hash;
 use sn27::keys::Keypair;
+use sn27::validator::weights;
 
 #[test]
 fn rust_and_python_agree_on_random_vectors() {

@@ -4,7 +4,7 @@
 //!   end-to-end tests.
 //! - [`subtensor`]: the client for real nodes (subxt, dynamic metadata), reconnecting and
 //!   following runtime upgrades.
-//! - [`weights`] and [`commit`]: the arithmetic that must match the Python SDK bit for bit.
+//! - [`commit`] and [`timelock`]: the two forms a weights commit takes on chain.
 
 pub mod commit;
 pub mod decode;
@@ -13,11 +13,9 @@ pub mod errors;
 pub mod extrinsic;
 pub mod metadata;
 mod network;
-pub mod reveal;
 pub mod subtensor;
 pub mod timelock;
 pub mod types;
-pub mod weights;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,10 @@ use crate::chain::NeuronInfo;
 use crate::config::{Config, ConfigSource};
 use crate::dendrite::{Dendrite, Target};
 use crate::keys::PublicKey;
-use crate::renting::{self, LostAllocation, RentError, RentRequest, Rental, RentalStore};
+use crate::protocol::{DeviceRequirement, DockerAction, GpuRequirement, KeySlot, SshPublicKey};
+use crate::validator::renting::{
+    self, LostAllocation, RentError, RentRequest, Rental, RentalStore,
+};
 use crate::wallet::KeyRole;
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -95,22 +98,21 @@ pub fn rent(source: &ConfigSource, args: RentArgs) -> anyhow::Result<ExitCode> {
         bail!("name a miner with --hotkey, or the GPU wanted with --gpu-type and --gpu-memory");
     }
     let ssh_key = match &args.ssh_key {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .trim()
-                .to_string(),
-        ),
+        Some(path) => Some(read_ssh_key(path)?),
         None => None,
     };
     let request = RentRequest {
-        cpus: args.cpus.max(1),
-        ram_bytes: (args.ram * GIB) as u64,
-        disk_bytes: (args.disk * GIB) as u64,
-        gpu: args
-            .gpu_type
-            .clone()
-            .map(|kind| (1, kind, args.gpu_memory.unwrap_or(0) * 1024)),
+        device: DeviceRequirement {
+            cpu_count: u64::from(args.cpus.max(1)),
+            gpu: args.gpu_type.clone().map(|model| GpuRequirement {
+                count: 1,
+                capacity_mb: args.gpu_memory.unwrap_or(0) * 1024,
+                model,
+            }),
+            disk_bytes: (args.disk * GIB) as u64,
+            ram_bytes: (args.ram * GIB) as u64,
+            testing: false,
+        },
         days: args.days,
         ssh_key,
         base_image: config.miner.container.base_image.clone(),
@@ -281,30 +283,38 @@ pub fn release(source: &ConfigSource, hotkey: &str) -> anyhow::Result<ExitCode> 
 pub fn rental(source: &ConfigSource, command: RentalCommand) -> anyhow::Result<ExitCode> {
     let config = load(source)?;
     let store = RentalStore::new(&config.state_dir);
-    let (hotkey, action, key) = match &command {
-        RentalCommand::Restart { hotkey } => (hotkey, "restart", None),
-        RentalCommand::Pause { hotkey } => (hotkey, "pause", None),
-        RentalCommand::Resume { hotkey } => (hotkey, "unpause", None),
+    let (hotkey, action) = match &command {
+        RentalCommand::Restart { hotkey } => (hotkey, DockerAction::Restart),
+        RentalCommand::Pause { hotkey } => (hotkey, DockerAction::Pause),
+        RentalCommand::Resume { hotkey } => (hotkey, DockerAction::Unpause),
         RentalCommand::SetKey {
             hotkey,
             key,
             key_type,
         } => {
-            let text = std::fs::read_to_string(key)
-                .with_context(|| format!("reading {}", key.display()))?;
-            (
-                hotkey,
-                "exchange_key",
-                Some((text.trim().to_string(), key_type.clone())),
-            )
+            let slot = match key_type.as_str() {
+                "user" => KeySlot::User,
+                "terminal" => KeySlot::Terminal,
+                other => bail!("--key-type must be user or terminal, not {other:?}"),
+            };
+            let key = read_ssh_key(key)?;
+            (hotkey, DockerAction::ExchangeKey { slot, key })
         }
     };
     let rental = store.load(hotkey)?;
     let dendrite = dendrite(&config)?;
-    let key = key.as_ref().map(|(k, t)| (k.as_str(), t.as_str()));
-    runtime()?.block_on(renting::act(&dendrite, &rental, action, key))?;
-    println!("{action}: done on the rental of {hotkey}");
+    let name = action.name();
+    runtime()?.block_on(renting::act(&dendrite, &rental, action))?;
+    println!("{name}: done on the rental of {hotkey}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// An OpenSSH public key file, checked before anything is sent.
+fn read_ssh_key(path: &std::path::Path) -> anyhow::Result<SshPublicKey> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    SshPublicKey::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not an OpenSSH public key: {e}", path.display()))
 }
 
 fn days(n: i64) -> String {

@@ -1,12 +1,10 @@
 //! The `[scoring]` section: GPU identification data and the scoring table, as configuration.
 //!
-//! Both rule sets of `sn27-protocol.md` §7 are one formula with different parameters:
-//! `points = min(cap, base(model) · min(N, max_gpus) · full_score / (max_gpus · max_base) ·
-//! (allocation_multiplier if rented else 1))`, and the final score is `points / 100`.
-//! Rule set A (the project default) uses `full_score = 50` and `allocation_multiplier = 2`;
-//! the compatibility profile `sn27-v1.8.3` (rule set B) uses the reference's v1.8.3 base scores,
-//! `full_score = 100` and no rental bonus. The profile only chooses the defaults: every value
-//! stays overridable in the file.
+//! Both rule sets of `sn27-protocol.md` §7 are one formula (in `validator::scoring`) with
+//! different parameters, held here. Rule set A (the project default) uses `full_score = 50` and
+//! `allocation_multiplier = 2`; the compatibility profile `sn27-v1.8.3` (rule set B) uses the
+//! reference's v1.8.3 base scores, `full_score = 100` and no rental bonus. The profile only
+//! chooses the defaults: every value stays overridable in the file.
 
 use serde::{Deserialize, Serialize};
 
@@ -90,37 +88,6 @@ impl ScoringConfig {
                 .collect(),
         }
     }
-
-    /// The largest base score in the table (the top model), or 0 for an all-zero table.
-    pub fn max_base(&self) -> f64 {
-        self.gpu.iter().map(|m| m.score).fold(0.0, f64::max)
-    }
-
-    /// Base score of a model name; models missing from the table score 0.
-    pub fn base(&self, model: &str) -> f64 {
-        self.gpu
-            .iter()
-            .find(|m| m.name == model)
-            .map_or(0.0, |m| m.score)
-    }
-
-    /// Points (0 to `cap`) for a miner proven to have `gpus` GPUs of `model`.
-    pub fn points(&self, model: &str, gpus: u32, rented: bool) -> f64 {
-        let max_base = self.max_base();
-        if max_base <= 0.0 || self.max_gpus == 0 {
-            return 0.0;
-        }
-        let counted = f64::from(gpus.min(self.max_gpus));
-        let bonus = if rented {
-            self.allocation_multiplier
-        } else {
-            1.0
-        };
-        let points = self.base(model) * counted * self.full_score
-            / (f64::from(self.max_gpus) * max_base)
-            * bonus;
-        points.min(self.cap)
-    }
 }
 
 impl Default for ScoringConfig {
@@ -195,42 +162,6 @@ const TOLERANCE_PAIRS: [(&str, &str); 5] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() < 1e-9
-    }
-
-    /// The worked examples of rule set A (`sn27-protocol.md` §7.2).
-    #[test]
-    fn rule_set_a_examples() {
-        let s = ScoringConfig::default();
-        assert!(close(s.points("NVIDIA H200", 8, false), 50.0));
-        assert!(close(s.points("NVIDIA H200", 8, true), 100.0));
-        assert!(close(s.points("NVIDIA H100", 4, false), 17.5));
-        assert!(close(s.points("NVIDIA H100", 4, true), 35.0));
-        assert!(close(s.points("NVIDIA RTX 4090", 1, false), 1.0625));
-        assert!(close(s.points("NVIDIA A100-SXM4-80GB", 10, false), 23.75));
-        assert!(close(s.points("NVIDIA A100-SXM4-40GB", 8, false), 0.0));
-        assert!(close(s.points("NVIDIA GeForce RTX 5090", 8, false), 0.0));
-    }
-
-    /// Per-GPU normalised values of rule set B (`sn27-protocol.md` §7.3).
-    #[test]
-    fn rule_set_b_per_gpu_values() {
-        let s = ScoringConfig::for_profile(ScoringProfile::Sn27V183);
-        for (model, per_gpu) in [
-            ("NVIDIA H200", 0.125),
-            ("NVIDIA H100 80GB HBM3", 0.103125),
-            ("NVIDIA H100", 0.0875),
-            ("NVIDIA A100-SXM4-80GB", 0.059375),
-            ("NVIDIA L40s", 0.0),
-        ] {
-            assert!(close(s.points(model, 1, false) / 100.0, per_gpu), "{model}");
-            // No rental bonus in v1.8.3.
-            assert!(close(s.points(model, 1, true) / 100.0, per_gpu), "{model}");
-        }
-        assert!(close(s.points("NVIDIA H200", 8, false), 100.0));
-    }
 
     #[test]
     fn tolerance_pairs_name_table_models() {

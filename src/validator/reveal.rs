@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::commit::commit_hash;
-use super::timelock::{reveal_round, weights_commit};
-use super::{Chain, ChainError};
+use crate::chain::commit::commit_hash;
+use crate::chain::timelock::{reveal_round, weights_commit};
+use crate::chain::{Chain, ChainError};
 use crate::keys::Keypair;
 
 /// A commit whose reveal is still to be sent.

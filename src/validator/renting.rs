@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
 
 use crate::dendrite::{Dendrite, Target};
 use crate::fsutil::write_private;
 use crate::protocol::credentials::RentalKey;
-use crate::protocol::Allocate;
+use crate::protocol::{
+    AllocateOutput, AllocateRequest, DeviceRequirement, DockerAction, DockerRequirement,
+    SshPublicKey,
+};
 
 /// Time limits of the calls, as SN27 v1.9.0 validators use them.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
@@ -82,50 +84,22 @@ impl Rental {
 /// What a renter asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RentRequest {
-    pub cpus: u32,
-    pub ram_bytes: u64,
-    pub disk_bytes: u64,
-    /// `(count, type, memory MB)`; `None` sends `"gpu": {}`.
-    pub gpu: Option<(u32, String, u64)>,
+    pub device: DeviceRequirement,
     pub days: i64,
-    pub ssh_key: Option<String>,
+    pub ssh_key: Option<SshPublicKey>,
     pub base_image: String,
-}
-
-impl RentRequest {
-    fn device_requirement(&self) -> Map<String, Value> {
-        let gpu = match &self.gpu {
-            Some((count, kind, capacity)) => {
-                json!({"count": count, "capacity": capacity, "type": kind})
-            }
-            None => json!({}),
-        };
-        object(json!({
-            "cpu": {"count": self.cpus},
-            "gpu": gpu,
-            "hard_disk": {"capacity": self.disk_bytes},
-            "ram": {"capacity": self.ram_bytes},
-        }))
-    }
-}
-
-fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
 }
 
 /// Why renting, releasing or an action failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RentError {
-    #[error("miner {miner} did not answer {what}: {reason}")]
+    #[error("miner {miner} did not answer the {what}: {reason}")]
     NoAnswer {
         miner: String,
         what: &'static str,
         reason: String,
     },
-    #[error("miner {miner} refused {what}")]
+    #[error("miner {miner} refused the {what}")]
     Refused { miner: String, what: &'static str },
     #[error("{0}")]
     Store(String),
@@ -133,47 +107,45 @@ pub enum RentError {
     Credentials(String),
 }
 
-/// The `output.status` of a reply, `true` only for a JSON `true` (as SN27 validators test
-/// `status is True`).
-fn status(output: &Map<String, Value>) -> bool {
-    output.get("status") == Some(&Value::Bool(true))
-}
-
+/// Sends `request` and reads the answer.
 async fn ask(
     dendrite: &Dendrite,
     target: &Target,
-    fields: Allocate,
+    request: &AllocateRequest,
     timeout: Duration,
-    what: &'static str,
-) -> Result<Map<String, Value>, RentError> {
-    let reply = dendrite.call(target, fields, timeout).await;
+) -> Result<AllocateOutput, RentError> {
+    let reply = dendrite.call(target, request.to_fields(), timeout).await;
     if !reply.is_success() {
         return Err(RentError::NoAnswer {
             miner: target.hotkey.clone(),
-            what,
+            what: request.label(),
             reason: format!("{} {}", reply.status_code, reply.status_message),
         });
     }
-    Ok(reply.synapse.fields.output)
+    Ok(AllocateOutput::from_json(&reply.synapse.fields.output))
+}
+
+/// [`ask`], where anything but `status: true` is a refusal.
+async fn expect_yes(
+    dendrite: &Dendrite,
+    target: &Target,
+    request: &AllocateRequest,
+    timeout: Duration,
+) -> Result<AllocateOutput, RentError> {
+    let output = ask(dendrite, target, request, timeout).await?;
+    if !output.ok() {
+        return Err(RentError::Refused {
+            miner: target.hotkey.clone(),
+            what: request.label(),
+        });
+    }
+    Ok(output)
 }
 
 /// Whether the miner at `target` is free to allocate (branch A).
 pub async fn available(dendrite: &Dendrite, target: &Target, days: i64) -> Result<bool, RentError> {
-    let fields = Allocate {
-        timeline: days.max(1),
-        checking: true,
-        ..Allocate::default()
-    };
-    Ok(status(
-        &ask(
-            dendrite,
-            target,
-            fields,
-            CHECK_TIMEOUT,
-            "the availability check",
-        )
-        .await?,
-    ))
+    let request = AllocateRequest::CheckAvailability { days };
+    Ok(ask(dendrite, target, &request, CHECK_TIMEOUT).await?.ok())
 }
 
 /// A fresh RSA-2048 key for one rental (generated on a blocking thread: it takes a while).
@@ -199,34 +171,21 @@ pub async fn rent(
     request: &RentRequest,
     key: &RentalKey,
 ) -> Result<Rental, RentError> {
-    let docker = object(json!({
-        "base_image": request.base_image,
-        "ssh_key": request.ssh_key.clone().unwrap_or_default(),
-        "ssh_port": 4444,
-        "volume_path": "/tmp",
-        "dockerfile": "",
-    }));
-    let fields = Allocate {
-        timeline: request.days,
-        device_requirement: request.device_requirement(),
-        checking: false,
+    let allocate = AllocateRequest::Allocate {
+        days: request.days,
         public_key: key.public_pem(),
-        docker_requirement: docker,
-        ..Allocate::default()
+        device: request.device.clone(),
+        docker: DockerRequirement {
+            base_image: request.base_image.clone(),
+            ssh_key: request.ssh_key.clone(),
+        },
     };
-    let output = ask(dendrite, target, fields, ALLOCATE_TIMEOUT, "the allocation").await?;
-    if !status(&output) {
-        return Err(RentError::Refused {
-            miner: target.hotkey.clone(),
-            what: "the allocation",
-        });
-    }
+    let output = expect_yes(dendrite, target, &allocate, ALLOCATE_TIMEOUT).await?;
     let info = output
-        .get("info")
-        .and_then(Value::as_str)
+        .info
         .ok_or_else(|| RentError::Credentials("the miner's answer has no info".into()))?;
     let credentials = key
-        .open(info)
+        .open(&info)
         .map_err(|e| RentError::Credentials(e.to_string()))?;
     Ok(Rental {
         miner_hotkey: target.hotkey.clone(),
@@ -258,33 +217,16 @@ pub enum LostAllocation {
 /// Settles an allocation made with `key` whose answer was lost: if the miner did allocate,
 /// release it rather than leave the miner blocked until the lease ends.
 pub async fn settle_lost(dendrite: &Dendrite, target: &Target, key: &RentalKey) -> LostAllocation {
-    let with_key = |checking| Allocate {
-        timeline: 0,
-        checking,
-        public_key: key.public_pem(),
-        ..Allocate::default()
+    let public_key = key.public_pem();
+    let check = AllocateRequest::CheckOwnership {
+        public_key: public_key.clone(),
     };
-    match ask(
-        dendrite,
-        target,
-        with_key(true),
-        CHECK_TIMEOUT,
-        "the ownership check",
-    )
-    .await
-    {
-        Ok(output) if status(&output) => {
-            match ask(
-                dendrite,
-                target,
-                with_key(false),
-                CHECK_TIMEOUT,
-                "the release",
-            )
-            .await
-            {
-                Ok(output) if status(&output) => LostAllocation::Released,
-                _ => LostAllocation::Unknown,
+    match ask(dendrite, target, &check, CHECK_TIMEOUT).await {
+        Ok(output) if output.ok() => {
+            let release = AllocateRequest::Release { public_key };
+            match expect_yes(dendrite, target, &release, CHECK_TIMEOUT).await {
+                Ok(_) => LostAllocation::Released,
+                Err(_) => LostAllocation::Unknown,
             }
         }
         Ok(_) => LostAllocation::NothingAllocated,
@@ -294,56 +236,25 @@ pub async fn settle_lost(dendrite: &Dendrite, target: &Target, key: &RentalKey) 
 
 /// Releases a rental (branch E).
 pub async fn release(dendrite: &Dendrite, rental: &Rental) -> Result<(), RentError> {
-    let fields = Allocate {
-        timeline: 0,
-        checking: false,
+    let request = AllocateRequest::Release {
         public_key: rental.key()?.public_pem(),
-        ..Allocate::default()
     };
-    let output = ask(
-        dendrite,
-        &rental.target(),
-        fields,
-        CHECK_TIMEOUT,
-        "the release",
-    )
-    .await?;
-    if status(&output) {
-        Ok(())
-    } else {
-        Err(RentError::Refused {
-            miner: rental.miner_hotkey.clone(),
-            what: "the release",
-        })
-    }
+    expect_yes(dendrite, &rental.target(), &request, CHECK_TIMEOUT).await?;
+    Ok(())
 }
 
-/// A lifecycle action on a rental (branch C): `restart`, `pause`, `unpause`, or
-/// `exchange_key` with `key` for `key_type` `user` or `terminal`.
+/// A lifecycle action on a rental (branch C).
 pub async fn act(
     dendrite: &Dendrite,
     rental: &Rental,
-    action: &'static str,
-    key: Option<(&str, &str)>,
+    action: DockerAction,
 ) -> Result<(), RentError> {
-    let (ssh_key, key_type) = key.unwrap_or(("", ""));
-    let fields = Allocate {
-        timeline: 1,
-        checking: false,
-        docker_change: true,
+    let request = AllocateRequest::Action {
         public_key: rental.key()?.public_pem(),
-        docker_action: object(json!({"action": action, "ssh_key": ssh_key, "key_type": key_type})),
-        ..Allocate::default()
+        action,
     };
-    let output = ask(dendrite, &rental.target(), fields, ALLOCATE_TIMEOUT, action).await?;
-    if status(&output) {
-        Ok(())
-    } else {
-        Err(RentError::Refused {
-            miner: rental.miner_hotkey.clone(),
-            what: action,
-        })
-    }
+    expect_yes(dendrite, &rental.target(), &request, ALLOCATE_TIMEOUT).await?;
+    Ok(())
 }
 
 /// The rentals of this validator, one file per miner.

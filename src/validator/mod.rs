@@ -1,0 +1,16 @@
+//! The validator's logic: what it asks of miners and what it concludes.
+//!
+//! - [`renting`]: renting a miner's container (allocate with a fresh RSA key, open the
+//!   credentials, keep the rental on disk, release it).
+//! - [`scoring`]: the formula that turns a proven GPU model and count into points, over the
+//!   `[scoring]` table.
+//! - [`weights`]: scores to the `u16` weights `set_weights` carries, bit for bit as the SDK.
+//! - [`reveal`]: setting weights directly, as hash commit-reveal or timelocked, and the
+//!   bookkeeping that survives restarts between a commit and its reveal.
+//!
+//! The chain adapter only carries what is decided here.
+
+pub mod renting;
+pub mod reveal;
+pub mod scoring;
+pub mod weights;
