@@ -28,6 +28,7 @@ use crate::keys::{Keypair, PublicKey};
 pub use network::Network;
 pub use types::{
     AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
+    WeightRows,
 };
 
 /// A chain operation that failed, in the operator's words.
@@ -121,7 +122,7 @@ pub trait Chain: Send + Sync {
         commit_reveal_version: u16,
     ) -> Result<(), ChainError>;
     /// Weights currently set on `netuid`, per setter uid: `(uid, [(dest, weight)])`.
-    async fn weights(&self, netuid: u16) -> Result<Vec<(u16, Vec<(u16, u16)>)>, ChainError>;
+    async fn weights(&self, netuid: u16) -> Result<WeightRows, ChainError>;
 }
 
 /// Publishes `axon` for `hotkey` unless the chain already holds the same values, as the SDK

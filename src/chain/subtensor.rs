@@ -34,6 +34,7 @@ use super::metadata::SUBTENSOR_PALLET;
 use super::timelock::{reveal_block, reveal_block_fixed_epochs, EpochSchedule};
 use super::types::{
     AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
+    WeightRows,
 };
 use super::{Chain, ChainError};
 use crate::keys::{Keypair, PublicKey};
@@ -625,7 +626,7 @@ impl Chain for Subtensor {
         .map(drop)
     }
 
-    async fn weights(&self, netuid: u16) -> Result<Vec<(u16, Vec<(u16, u16)>)>, ChainError> {
+    async fn weights(&self, netuid: u16) -> Result<WeightRows, ChainError> {
         let address = subxt::dynamic::storage(
             SUBTENSOR_PALLET,
             "Weights",

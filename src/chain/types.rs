@@ -170,6 +170,9 @@ pub struct Hyperparameters {
     pub registration_allowed: bool,
 }
 
+/// Weights set on a subnet: per setter uid, its `(dest uid, weight)` pairs.
+pub type WeightRows = Vec<(u16, Vec<(u16, u16)>)>;
+
 /// Where the chain is and how far it has come.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainStatus {

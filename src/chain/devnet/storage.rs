@@ -1,0 +1,453 @@
+//! The devnet's storage: one SQLite file (schema, reads, writes). Each function runs inside a
+//! transaction its caller opened; whether a call is allowed is decided by [`super::rules`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::rules;
+use crate::chain::types::{AxonInfo, Hyperparameters, NeuronInfo, WeightRows};
+use crate::chain::ChainError;
+use crate::keys::PublicKey;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE subnets (
+    netuid INTEGER PRIMARY KEY, tempo INTEGER, weights_rate_limit INTEGER,
+    serving_rate_limit INTEGER, weights_version_key INTEGER, commit_reveal INTEGER,
+    commit_reveal_period INTEGER, min_allowed_weights INTEGER, max_weights_limit INTEGER,
+    max_validators INTEGER, max_uids INTEGER, burn INTEGER, stake_threshold INTEGER,
+    registration_allowed INTEGER);
+CREATE TABLE balances (account BLOB PRIMARY KEY, rao INTEGER NOT NULL);
+CREATE TABLE neurons (
+    netuid INTEGER NOT NULL, uid INTEGER NOT NULL, hotkey BLOB NOT NULL, coldkey BLOB NOT NULL,
+    stake INTEGER NOT NULL, registered_at INTEGER NOT NULL, last_update INTEGER NOT NULL,
+    axon_block INTEGER NOT NULL DEFAULT 0, axon_version INTEGER NOT NULL DEFAULT 0,
+    axon_ip TEXT NOT NULL DEFAULT '0', axon_port INTEGER NOT NULL DEFAULT 0,
+    axon_ip_type INTEGER NOT NULL DEFAULT 0, axon_protocol INTEGER NOT NULL DEFAULT 0,
+    axon_p1 INTEGER NOT NULL DEFAULT 0, axon_p2 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (netuid, uid), UNIQUE (netuid, hotkey));
+CREATE TABLE commits (
+    netuid INTEGER NOT NULL, hotkey BLOB NOT NULL, hash BLOB NOT NULL, epoch INTEGER NOT NULL,
+    block INTEGER NOT NULL);
+CREATE TABLE weights (
+    netuid INTEGER NOT NULL, uid INTEGER NOT NULL, dests TEXT NOT NULL, vals TEXT NOT NULL,
+    version_key INTEGER NOT NULL, block INTEGER NOT NULL, PRIMARY KEY (netuid, uid));
+";
+
+/// A storage failure, naming the database file.
+pub(super) fn storage(path: &Path, error: impl std::fmt::Display) -> ChainError {
+    ChainError::Storage {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+pub(super) fn open_connection(path: &Path) -> Result<Connection, ChainError> {
+    let connection = Connection::open(path).map_err(|e| storage(path, e))?;
+    connection
+        .busy_timeout(Duration::from_secs(10))
+        .map_err(|e| storage(path, e))?;
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| storage(path, e))?;
+    Ok(connection)
+}
+
+/// Creates a subnet with hyperparameters `h`.
+pub(super) fn create_subnet(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    h: &Hyperparameters,
+) -> Result<(), ChainError> {
+    tx.execute(
+        "INSERT INTO subnets VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+        params![
+            netuid,
+            h.tempo,
+            h.weights_rate_limit as i64,
+            h.serving_rate_limit as i64,
+            h.weights_version_key as i64,
+            h.commit_reveal_enabled,
+            h.commit_reveal_period as i64,
+            h.min_allowed_weights,
+            h.max_weights_limit,
+            h.max_validators,
+            h.max_uids,
+            h.burn as i64,
+            h.stake_threshold as i64,
+            h.registration_allowed
+        ],
+    )
+    .map_err(|e| storage(path, e))?;
+    Ok(())
+}
+
+/// Records an axon served at `block` by `uid`.
+pub(super) fn record_axon(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    uid: u16,
+    axon: &AxonInfo,
+    block: u64,
+) -> Result<(), ChainError> {
+    tx.execute(
+        "UPDATE neurons SET axon_block = ?1, axon_version = ?2, axon_ip = ?3, axon_port = ?4,
+                axon_ip_type = ?5, axon_protocol = ?6, axon_p1 = ?7, axon_p2 = ?8
+         WHERE netuid = ?9 AND uid = ?10",
+        params![
+            block as i64,
+            axon.version,
+            axon.ip.to_string(),
+            axon.port,
+            axon.ip_type,
+            axon.protocol,
+            axon.placeholder1,
+            axon.placeholder2,
+            netuid,
+            uid
+        ],
+    )
+    .map_err(|e| storage(path, e))?;
+    Ok(())
+}
+
+/// The block `uid` last served its axon at (0: never).
+pub(super) fn axon_block(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    uid: u16,
+) -> Result<u64, ChainError> {
+    let block: i64 = tx
+        .query_row(
+            "SELECT axon_block FROM neurons WHERE netuid = ?1 AND uid = ?2",
+            params![netuid, uid],
+            |r| r.get(0),
+        )
+        .map_err(|e| storage(path, e))?;
+    Ok(block as u64)
+}
+
+/// Stores `uid`'s weights and marks its last update.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record_weights(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    uid: u16,
+    dests: &[u16],
+    weights: &[u16],
+    version_key: u64,
+    block: u64,
+) -> Result<(), ChainError> {
+    let json = |v: &[u16]| serde_json::to_string(v).map_err(|e| storage(path, e));
+    tx.execute(
+        "INSERT INTO weights VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(netuid, uid) DO UPDATE SET dests = ?3, vals = ?4, version_key = ?5, block = ?6",
+        params![netuid, uid, json(dests)?, json(weights)?, version_key as i64, block as i64],
+    )
+    .map_err(|e| storage(path, e))?;
+    touch(tx, path, netuid, uid, block)
+}
+
+/// Marks `uid`'s last weights update at `block` (block 0 reads as "never", so at least 1).
+pub(super) fn touch(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    uid: u16,
+    block: u64,
+) -> Result<(), ChainError> {
+    tx.execute(
+        "UPDATE neurons SET last_update = ?1 WHERE netuid = ?2 AND uid = ?3",
+        params![block.max(1) as i64, netuid, uid],
+    )
+    .map_err(|e| storage(path, e))?;
+    Ok(())
+}
+
+/// Commits of `hotkey` on `netuid` not yet expired in `epoch`.
+pub(super) fn unrevealed_commits(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    hotkey: &PublicKey,
+    period: u64,
+    epoch: u64,
+) -> Result<u64, ChainError> {
+    let count: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM commits WHERE netuid = ?1 AND hotkey = ?2 AND epoch + ?3 >= ?4",
+            params![netuid, &hotkey.0[..], period as i64, epoch as i64],
+            |r| r.get(0),
+        )
+        .map_err(|e| storage(path, e))?;
+    Ok(count as u64)
+}
+
+pub(super) fn insert_commit(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    hotkey: &PublicKey,
+    hash: &[u8; 32],
+    epoch: u64,
+    block: u64,
+) -> Result<(), ChainError> {
+    tx.execute(
+        "INSERT INTO commits VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![netuid, &hotkey.0[..], &hash[..], epoch as i64, block as i64],
+    )
+    .map_err(|e| storage(path, e))?;
+    Ok(())
+}
+
+/// The epoch of `hotkey`'s commit of `hash`, if there is one.
+pub(super) fn commit_epoch(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    hotkey: &PublicKey,
+    hash: &[u8; 32],
+) -> Result<Option<u64>, ChainError> {
+    let epoch: Option<i64> = tx
+        .query_row(
+            "SELECT epoch FROM commits WHERE netuid = ?1 AND hotkey = ?2 AND hash = ?3",
+            params![netuid, &hotkey.0[..], &hash[..]],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| storage(path, e))?;
+    Ok(epoch.map(|e| e as u64))
+}
+
+pub(super) fn delete_commit(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    hotkey: &PublicKey,
+    hash: &[u8; 32],
+) -> Result<(), ChainError> {
+    tx.execute(
+        "DELETE FROM commits WHERE netuid = ?1 AND hotkey = ?2 AND hash = ?3",
+        params![netuid, &hotkey.0[..], &hash[..]],
+    )
+    .map_err(|e| storage(path, e))?;
+    Ok(())
+}
+
+/// Weights set on `netuid`, per setter uid.
+pub(super) fn all_weights(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+) -> Result<WeightRows, ChainError> {
+    let mut statement = tx
+        .prepare("SELECT uid, dests, vals FROM weights WHERE netuid = ?1 ORDER BY uid")
+        .map_err(|e| storage(path, e))?;
+    let rows = statement
+        .query_map([netuid], |r| {
+            Ok((
+                r.get::<_, u16>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(|e| storage(path, e))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (uid, dests, vals) = row.map_err(|e| storage(path, e))?;
+        let dests: Vec<u16> = serde_json::from_str(&dests).map_err(|e| storage(path, e))?;
+        let vals: Vec<u16> = serde_json::from_str(&vals).map_err(|e| storage(path, e))?;
+        out.push((uid, dests.into_iter().zip(vals).collect()));
+    }
+    Ok(out)
+}
+
+pub(super) fn balance_of(tx: &Transaction, account: &PublicKey) -> rusqlite::Result<u64> {
+    Ok(tx
+        .query_row(
+            "SELECT rao FROM balances WHERE account = ?1",
+            [&account.0[..]],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0) as u64)
+}
+
+pub(super) fn set_balance(tx: &Transaction, account: &PublicKey, rao: u64) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO balances VALUES (?1, ?2) ON CONFLICT(account) DO UPDATE SET rao = ?2",
+        params![&account.0[..], rao as i64],
+    )?;
+    Ok(())
+}
+
+pub(super) fn read_hyperparameters(
+    conn: &Connection,
+    path: &Path,
+    netuid: u16,
+) -> Result<Hyperparameters, ChainError> {
+    conn.query_row(
+        "SELECT tempo, weights_rate_limit, serving_rate_limit, weights_version_key, commit_reveal,
+                commit_reveal_period, min_allowed_weights, max_weights_limit, max_validators,
+                max_uids, burn, stake_threshold, registration_allowed
+         FROM subnets WHERE netuid = ?1",
+        [netuid],
+        |r| {
+            Ok(Hyperparameters {
+                tempo: r.get(0)?,
+                weights_rate_limit: r.get::<_, i64>(1)? as u64,
+                serving_rate_limit: r.get::<_, i64>(2)? as u64,
+                weights_version_key: r.get::<_, i64>(3)? as u64,
+                commit_reveal_enabled: r.get(4)?,
+                commit_reveal_period: r.get::<_, i64>(5)? as u64,
+                min_allowed_weights: r.get(6)?,
+                max_weights_limit: r.get(7)?,
+                max_validators: r.get(8)?,
+                max_uids: r.get(9)?,
+                burn: r.get::<_, i64>(10)? as u64,
+                stake_threshold: r.get::<_, i64>(11)? as u64,
+                registration_allowed: r.get(12)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(|e| storage(path, e))?
+    .ok_or(ChainError::NoSubnet(netuid))
+}
+
+/// Registers `hotkey` if the pallet's rules allow it (`balance`: the coldkey's, when it pays
+/// the burn); returns the uid.
+pub(super) fn register(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    hotkey: &PublicKey,
+    coldkey: &PublicKey,
+    balance: Option<u64>,
+    block: u64,
+) -> Result<u16, ChainError> {
+    let h = read_hyperparameters(tx, path, netuid)?;
+    let owner: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT coldkey FROM neurons WHERE hotkey = ?1 LIMIT 1",
+            [&hotkey.0[..]],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| storage(path, e))?;
+    let neurons: u16 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM neurons WHERE netuid = ?1",
+            [netuid],
+            |r| r.get(0),
+        )
+        .map_err(|e| storage(path, e))?;
+    let uid = rules::register(
+        &h,
+        &rules::Registration {
+            netuid,
+            hotkey: *hotkey,
+            coldkey: *coldkey,
+            registered_here: uid_of(tx, path, netuid, hotkey)?.is_some(),
+            owner: owner.map(key).transpose().map_err(|e| storage(path, e))?,
+            neurons,
+            balance,
+        },
+    )?;
+    tx.execute(
+        "INSERT INTO neurons (netuid, uid, hotkey, coldkey, stake, registered_at, last_update)
+         VALUES (?1, ?2, ?3, ?4, 0, ?5, 0)",
+        params![netuid, uid, &hotkey.0[..], &coldkey.0[..], block as i64],
+    )
+    .map_err(|e| storage(path, e))?;
+    if let Some(balance) = balance {
+        set_balance(tx, coldkey, balance - h.burn).map_err(|e| storage(path, e))?;
+    }
+    Ok(uid)
+}
+
+pub(super) fn uid_of(
+    conn: &Connection,
+    path: &Path,
+    netuid: u16,
+    hotkey: &PublicKey,
+) -> Result<Option<u16>, ChainError> {
+    conn.query_row(
+        "SELECT uid FROM neurons WHERE netuid = ?1 AND hotkey = ?2",
+        params![netuid, &hotkey.0[..]],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(|e| storage(path, e))
+}
+
+fn key(bytes: Vec<u8>) -> rusqlite::Result<PublicKey> {
+    <[u8; 32]>::try_from(bytes).map(PublicKey).map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, "key".into(), rusqlite::types::Type::Blob)
+    })
+}
+
+pub(super) fn read_neurons(
+    conn: &Connection,
+    path: &Path,
+    netuid: u16,
+    max_validators: u16,
+) -> Result<Vec<NeuronInfo>, ChainError> {
+    let mut statement = conn
+        .prepare(
+            "SELECT uid, hotkey, coldkey, stake, registered_at, last_update, axon_block,
+                    axon_version, axon_ip, axon_port, axon_ip_type, axon_protocol, axon_p1, axon_p2
+             FROM neurons WHERE netuid = ?1 ORDER BY uid",
+        )
+        .map_err(|e| storage(path, e))?;
+    let mut neurons: Vec<NeuronInfo> = statement
+        .query_map([netuid], |r| {
+            Ok(NeuronInfo {
+                uid: r.get(0)?,
+                hotkey: key(r.get(1)?)?,
+                coldkey: key(r.get(2)?)?,
+                stake: r.get::<_, i64>(3)? as u64,
+                registered_at: r.get::<_, i64>(4)? as u64,
+                last_update: r.get::<_, i64>(5)? as u64,
+                validator_permit: false,
+                axon: AxonInfo {
+                    block: r.get::<_, i64>(6)? as u64,
+                    version: r.get(7)?,
+                    ip: r.get::<_, String>(8)?.parse().unwrap_or(0),
+                    port: r.get(9)?,
+                    ip_type: r.get(10)?,
+                    protocol: r.get(11)?,
+                    placeholder1: r.get(12)?,
+                    placeholder2: r.get(13)?,
+                },
+                incentive: None,
+                emission: None,
+                trust: None,
+            })
+        })
+        .map_err(|e| storage(path, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| storage(path, e))?;
+    // Permits go to the `max_validators` largest stakes, as the pallet assigns them each epoch.
+    let mut by_stake: Vec<(u64, u16)> = neurons
+        .iter()
+        .filter(|n| n.stake > 0)
+        .map(|n| (n.stake, n.uid))
+        .collect();
+    by_stake.sort_by(|a, b| b.cmp(a));
+    let permitted: Vec<u16> = by_stake
+        .iter()
+        .take(usize::from(max_validators))
+        .map(|(_, uid)| *uid)
+        .collect();
+    for neuron in &mut neurons {
+        neuron.validator_permit = permitted.contains(&neuron.uid);
+    }
+    Ok(neurons)
+}
