@@ -254,6 +254,29 @@ mod tests {
         }
     }
 
+    /// Fuzz finding: a number that only fits a float (here a 55-digit integer) must read back
+    /// as the same float, so that a body we write reads back to itself and a peer's value is
+    /// never changed in transit.
+    #[test]
+    fn large_numbers_round_trip_exactly() {
+        for number in [
+            "1222222222222222222222222222222222222222222222222222222",
+            "1.222222222222222e+54",
+            "5.5555111111111095e+137",
+            "8.888888888888891e+85",
+            "0.1",
+            "2.2250738585072014e-308",
+        ] {
+            let body = format!(r#"{{"output": {{"x": {number}}}}}"#);
+            let first: Synapse<Allocate> = serde_json::from_str(&body).unwrap();
+            let written = serde_json::to_string(&first).unwrap();
+            let second: Synapse<Allocate> = serde_json::from_str(&written).unwrap();
+            assert_eq!(serde_json::to_string(&second).unwrap(), written, "{number}");
+            let value = first.fields.output["x"].as_f64().unwrap();
+            assert_eq!(value, number.parse::<f64>().unwrap(), "{number}");
+        }
+    }
+
     #[test]
     fn serialized_body_has_every_python_field() {
         let body = serde_json::to_value(Synapse::new(Allocate::default())).unwrap();
