@@ -65,8 +65,8 @@ fn output_layer(format: LogFormat) -> (BoxedLayer, Option<String>) {
             fmt::layer().json().with_writer(std::io::stderr).boxed(),
             None,
         ),
-        LogFormat::Journald => match tracing_journald::layer() {
-            Ok(layer) => (layer.with_syslog_identifier("sn27".into()).boxed(), None),
+        LogFormat::Journald => match journald() {
+            Ok(layer) => (layer, None),
             Err(e) => (
                 text(),
                 Some(format!(
@@ -74,12 +74,29 @@ fn output_layer(format: LogFormat) -> (BoxedLayer, Option<String>) {
                 )),
             ),
         },
-        LogFormat::Auto if started_by_systemd() => match tracing_journald::layer() {
-            Ok(layer) => (layer.with_syslog_identifier("sn27".into()).boxed(), None),
+        LogFormat::Auto if started_by_systemd() => match journald() {
+            Ok(layer) => (layer, None),
             Err(_) => (text(), None),
         },
         LogFormat::Auto => (text(), None),
     }
+}
+
+/// The journald layer: identifier `sn27`, and levels mapped to the syslog priorities
+/// operators filter on (`journalctl -p info` shows info and above; tracing-journald's own
+/// default would file info lines as notices).
+fn journald() -> std::io::Result<BoxedLayer> {
+    use tracing_journald::{Priority, PriorityMappings};
+    Ok(tracing_journald::layer()?
+        .with_syslog_identifier("sn27".into())
+        .with_priority_mappings(PriorityMappings {
+            error: Priority::Error,
+            warn: Priority::Warning,
+            info: Priority::Informational,
+            debug: Priority::Debug,
+            trace: Priority::Debug,
+        })
+        .boxed())
 }
 
 /// True when stderr is the stream systemd described in `JOURNAL_STREAM` (`<dev>:<inode>`).

@@ -63,19 +63,86 @@ fn rust_log_filters_and_text_is_the_default_off_systemd() {
     );
 }
 
+/// Runs `sn27 wallet regen hotkey … --log-format journald` in a private mount namespace whose
+/// `/run` is empty except for a fake journald socket (unless `with_socket` is false), so the
+/// test sees the same on every host, with or without a journal of its own.
+fn under_fake_journald(dir: &std::path::Path, with_socket: bool) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/fake_journald.py");
+    let python = common::python();
+    let mut inner = vec![python.to_str().unwrap().to_string(), script.to_string()];
+    if !with_socket {
+        inner.push("--no-socket".into());
+    }
+    inner.extend(
+        [
+            "--",
+            env!("CARGO_BIN_EXE_sn27"),
+            "--log-format",
+            "journald",
+            "wallet",
+            "regen",
+            "hotkey",
+            "--mnemonic",
+            ABANDON,
+            "--overwrite",
+            "--path",
+            dir.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs tmpfs /run && exec \"$@\"")
+        .arg("sh")
+        .args(&inner)
+        .env("RUST_LOG", "info")
+        .env_remove("JOURNAL_STREAM")
+        .output()
+        .expect("unshare runs (util-linux)");
+    assert!(
+        out.status.success(),
+        "a private mount namespace is needed for this test (run as root): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn journald_lines_carry_the_identifier_and_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = under_fake_journald(dir.path(), true);
+    assert_eq!(result["status"], 0, "{result}");
+    let entries = result["entries"].as_array().unwrap();
+    let stored = entries
+        .iter()
+        .find(|e| {
+            e["MESSAGE"]
+                .as_str()
+                .is_some_and(|m| m.contains("key stored"))
+        })
+        .unwrap_or_else(|| panic!("no journal entry for the stored key: {result}"));
+    assert_eq!(stored["SYSLOG_IDENTIFIER"], "sn27");
+    assert_eq!(stored["PRIORITY"], "6", "info is syslog priority 6");
+    // Event fields travel as journal fields (prefixed F_, so they cannot clash with the
+    // journal's own MESSAGE, PRIORITY, …).
+    assert_eq!(stored["F_ADDRESS"], ADDRESS, "{stored}");
+    let stderr = result["stderr"].as_str().unwrap();
+    assert!(
+        !stderr.contains("key stored"),
+        "went to the journal: {stderr}"
+    );
+    let journal = serde_json::to_string(entries).unwrap();
+    for secret in ["abandon", "4ed8d4b1", "2ec306fc"] {
+        assert!(!journal.contains(secret), "journal leaks {secret}");
+    }
+}
+
 #[test]
 fn journald_without_a_journal_falls_back_to_stderr_and_says_so() {
-    if std::path::Path::new("/run/systemd/journal/socket").exists() {
-        // On a host with a journal the lines go there; nothing to observe on stderr.
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let out = regen(
-        dir.path(),
-        &["--log-format", "journald"],
-        &[("RUST_LOG", "info")],
-    );
-    let err = stderr(&out);
+    let result = under_fake_journald(dir.path(), false);
+    assert_eq!(result["status"], 0, "{result}");
+    let err = result["stderr"].as_str().unwrap();
     assert!(err.contains("journald is not reachable"), "{err}");
     assert!(err.contains("key stored"), "{err}");
 }

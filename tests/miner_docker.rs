@@ -278,14 +278,31 @@ impl Setup {
 }
 
 impl Drop for Setup {
+    /// Leaves nothing on the shared engine, also when the test failed: the miner is killed,
+    /// then its containers are removed until none has appeared for a while (a container the
+    /// engine was still creating when the miner died shows up after the first listing).
     fn drop(&mut self) {
         self.kill_miner();
-        for line in self.containers() {
-            let name = line.split(' ').next().unwrap_or_default().to_string();
-            Command::new("docker")
-                .args(["rm", "-f", &name])
-                .output()
-                .ok();
+        if self.miner_hotkey.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut quiet = 0;
+        while quiet < 3 && Instant::now() < deadline {
+            let containers = self.containers();
+            if containers.is_empty() {
+                quiet += 1;
+            } else {
+                quiet = 0;
+                for line in containers {
+                    let name = line.split(' ').next().unwrap_or_default().to_string();
+                    Command::new("docker")
+                        .args(["rm", "-f", &name])
+                        .output()
+                        .ok();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(300));
         }
     }
 }
