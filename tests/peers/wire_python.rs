@@ -1,13 +1,11 @@
 //! The wire against the Python SDK (bittensor 10.5.0 from PyPI, pinned): a Python dendrite
 //! calls our axon, and our dendrite calls a Python axon.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{http_post, neuron, python, python_peer, raw_http, start_miner_axon};
+use crate::support::{http_post, neuron, python, python_peer, raw_http, start_miner_axon};
 use serde_json::Value;
 use sn27::axon::Limits;
 use sn27::config::MinerConfig;

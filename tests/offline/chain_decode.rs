@@ -3,8 +3,6 @@
 //! for the runtime's type (every field, whatever the runtime added), encoded, and decoded into
 //! sn27's field-name types, which must find the sample's values.
 
-mod common;
-
 use scale_info::{PortableRegistry, TypeDef, TypeDefPrimitive};
 use sn27::chain::decode::{decode, HyperparamsFields, NeuronInfoLiteFields};
 use sn27::chain::metadata::RuntimeCatalogue;
@@ -12,7 +10,7 @@ use sn27::chain::{AxonInfo, NeuronInfo};
 use subxt::ext::scale_value::{self, Composite, Primitive, Value, ValueDef};
 
 fn load(spec: u32) -> RuntimeCatalogue {
-    RuntimeCatalogue::decode(&common::metadata_bytes(spec)).unwrap()
+    RuntimeCatalogue::decode(&crate::support::metadata_bytes(spec)).unwrap()
 }
 
 /// A deterministic sample value of any type: distinct small numbers, `Some` for options, two

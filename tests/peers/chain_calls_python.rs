@@ -5,8 +5,6 @@
 //! `Metadata_metadata_at_version` runtime API), so of the three finney files only spec 343's (V15)
 //! can be cross-checked; specs 365 and 393 are V16 and are covered by the Rust-side round trip.
 
-mod common;
-
 use serde_json::json;
 use sn27::chain::commit::commit_hash;
 use sn27::chain::extrinsic::{RuntimeContext, SubtensorCall};
@@ -43,9 +41,10 @@ fn call_data_matches_python_on_every_runtime() {
     std::fs::write(&calls, theirs.to_string()).unwrap();
 
     let spec = 343;
-    let file = common::metadata_path(spec);
-    let context = RuntimeContext::new(&common::metadata_bytes(spec), [0; 32], spec, 1).unwrap();
-    let python = common::python_peer("calls_peer.py", &[&file, calls.to_str().unwrap()]);
+    let file = crate::support::metadata_path(spec);
+    let context =
+        RuntimeContext::new(&crate::support::metadata_bytes(spec), [0; 32], spec, 1).unwrap();
+    let python = crate::support::python_peer("calls_peer.py", &[&file, calls.to_str().unwrap()]);
     for (call, expected) in ours.iter().zip(python.as_array().unwrap()) {
         let data = format!("0x{}", hex::encode(context.call_data(call).unwrap()));
         assert_eq!(

@@ -1,11 +1,9 @@
 //! Wallets interoperate with `bittensor-wallet` (PyPI, pinned in tests/python/requirements.txt):
 //! each side reads what the other writes, and signatures verify both ways.
 
-mod common;
-
 use std::path::Path;
 
-use common::{python_peer, sn27, stderr, stdout};
+use crate::support::{python_peer, sn27, stderr, stdout};
 use serde_json::Value;
 
 const ABANDON: &str =

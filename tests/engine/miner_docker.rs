@@ -6,15 +6,13 @@
 //! Needs dockerd and the `sn27-test-base:bookworm` image (`tests/setup-docker.sh`, which
 //! `tests/run.sh` runs). The tests share one engine and take turns.
 
-mod common;
-
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{python_peer, sn27, sn27_ok as ok, stderr, stdout};
+use crate::support::{python_peer, sn27, sn27_ok as ok, stderr, stdout};
 use serde_json::{json, Map, Value};
 use sn27::dendrite::{Dendrite, Target};
 use sn27::keys::Keypair;

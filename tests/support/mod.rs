@@ -1,5 +1,8 @@
-//! Helpers shared by the integration tests: running the `sn27` binary and the Python peers.
-#![allow(dead_code)] // each test crate uses a different subset
+//! Helpers shared by the integration tests: running the `sn27` binary and the Python peers,
+//! and a fake subtensor node ([`fake_node`]).
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod fake_node;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

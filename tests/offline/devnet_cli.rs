@@ -1,8 +1,6 @@
 //! The chain commands an operator runs, on the embedded devnet.
 
-mod common;
-
-use common::{sn27, sn27_ok, stderr};
+use crate::support::{sn27, sn27_ok, stderr};
 
 struct Node {
     dir: tempfile::TempDir,

@@ -3,8 +3,6 @@
 //! signature for round 1000: what sn27 encrypts, Python opens; what Python encrypts, sn27
 //! opens; and the reveal round sn27 predicts from a subnet's epoch state is the SDK's.
 
-mod common;
-
 use parity_scale_codec::{Decode, Encode};
 use rand::Rng;
 use sn27::chain::timelock::{
@@ -21,7 +19,7 @@ fn sn27_commits_open_in_python_and_python_ciphertexts_open_in_sn27() {
     let signature = hex::decode(ROUND_1000_SIGNATURE).unwrap();
     let hotkey = PublicKey([7; 32]);
     let commit = weights_commit(&hotkey, &[0, 3, 9], &[65535, 120, 7], 183, 1000).unwrap();
-    let opened = common::python_peer(
+    let opened = crate::support::python_peer(
         "drand_peer.py",
         &[
             "decrypt",
@@ -45,7 +43,7 @@ fn sn27_commits_open_in_python_and_python_ciphertexts_open_in_sn27() {
     assert_eq!(plain[0], 0x80);
 
     let message = b"opened by the beacon of round 1000".to_vec();
-    let sealed = common::python_peer(
+    let sealed = crate::support::python_peer(
         "drand_peer.py",
         &["encrypt", &hex::encode(&message), "1000"],
     );
@@ -107,7 +105,7 @@ fn reveal_rounds_match_the_sdk_on_random_epoch_states() {
             })
         })
         .collect();
-    let answer = common::python_peer(
+    let answer = crate::support::python_peer(
         "drand_peer.py",
         &["commit", &serde_json::Value::Array(request).to_string()],
     );

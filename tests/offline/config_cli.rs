@@ -1,8 +1,6 @@
 //! `sn27 config check|example` as an operator runs them.
 
-mod common;
-
-use common::{sn27, stderr, stdout};
+use crate::support::{sn27, stderr, stdout};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sn27.toml.example");
 

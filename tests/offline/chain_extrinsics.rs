@@ -3,8 +3,6 @@
 //! metadata: pallet and call indices, argument values, the transaction-extension list, and a
 //! signature that verifies over the signer payload.
 
-mod common;
-
 use sn27::chain::commit::commit_hash;
 use sn27::chain::extrinsic::{Mortality, RuntimeContext, SubtensorCall, SubtensorConfig};
 use sn27::chain::metadata::RuntimeCatalogue;
@@ -16,7 +14,7 @@ use subxt::ext::scale_value::{Composite, Primitive, Value, ValueDef};
 const FINNEY_GENESIS: &str = "2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
 
 fn metadata(spec: u32) -> Vec<u8> {
-    common::metadata_bytes(spec)
+    crate::support::metadata_bytes(spec)
 }
 
 /// Flattens a decoded argument to the numbers it holds (composites of u8 become bytes).

@@ -1,10 +1,8 @@
 //! Our dendrite against our axon over real sockets: the pipeline's answers and its hardening.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{http_post, neuron, raw_http, start_miner_axon};
+use crate::support::{http_post, neuron, raw_http, start_miner_axon};
 use sn27::axon::Limits;
 use sn27::config::MinerConfig;
 use sn27::dendrite::{Dendrite, Target};
@@ -14,7 +12,7 @@ use sn27::protocol::{Allocate, Challenge, Specs};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Setup {
-    axon: common::RunningAxon,
+    axon: crate::support::RunningAxon,
     validator: std::sync::Arc<Dendrite>,
     target: Target,
 }
@@ -279,7 +277,7 @@ async fn query_command_prints_the_answer() {
     let (addr, hotkey) = (axon.addr.to_string(), axon.hotkey.to_ss58());
     let path = dir.path().to_str().unwrap().to_string();
     let query = move |synapse: &str, json: &str| {
-        common::sn27(
+        crate::support::sn27(
             &[
                 "query", &addr, &hotkey, synapse, "--json", json, "--path", &path, "--name", "w",
                 "--hotkey", "h",
@@ -293,8 +291,8 @@ async fn query_command_prints_the_answer() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let printed: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let printed: serde_json::Value = serde_json::from_str(&crate::support::stdout(&out)).unwrap();
     assert_eq!(printed["status_code"], 200);
     assert_eq!(
         printed["output"],
@@ -305,6 +303,6 @@ async fn query_command_prints_the_answer() {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let printed: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let printed: serde_json::Value = serde_json::from_str(&crate::support::stdout(&out)).unwrap();
     assert_eq!(printed["status_code"], 404);
 }

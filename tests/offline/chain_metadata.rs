@@ -1,12 +1,10 @@
 //! The calls sn27 makes, checked against real finney runtime metadata (`../shared/metadata/`:
 //! specs 343, 365 and 393), so that a drift in names, indices or argument types fails here.
 
-mod common;
-
 use sn27::chain::metadata::{RuntimeCatalogue, SUBTENSOR_PALLET};
 
 fn load(spec: u32) -> RuntimeCatalogue {
-    RuntimeCatalogue::decode(&common::metadata_bytes(spec)).unwrap()
+    RuntimeCatalogue::decode(&crate::support::metadata_bytes(spec)).unwrap()
 }
 
 fn args(catalogue: &RuntimeCatalogue, call: &str) -> Vec<(String, String)> {

@@ -2,9 +2,7 @@
 //! it: a blob sealed by sn27 opens in Python, and a blob sealed in Python (a Python miner's
 //! answer) opens with sn27's rental key.
 
-mod common;
-
-use common::python_peer;
+use crate::support::python_peer;
 use sn27::protocol::credentials::{CallerKey, Credentials, RentalKey};
 
 #[test]

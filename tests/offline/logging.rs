@@ -1,8 +1,6 @@
 //! Log output formats and filtering, and that secrets stay out of logs.
 
-mod common;
-
-use common::{sn27, stderr};
+use crate::support::{sn27, stderr};
 
 const ABANDON: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
@@ -68,7 +66,7 @@ fn rust_log_filters_and_text_is_the_default_off_systemd() {
 /// test sees the same on every host, with or without a journal of its own.
 fn under_fake_journald(dir: &std::path::Path, with_socket: bool) -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/fake_journald.py");
-    let python = common::python();
+    let python = crate::support::python();
     let mut inner = vec![python.to_str().unwrap().to_string(), script.to_string()];
     if !with_socket {
         inner.push("--no-socket".into());

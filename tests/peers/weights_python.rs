@@ -1,8 +1,6 @@
 //! Weight normalisation, u16 conversion and commit hashes against the Python SDK
 //! (bittensor 10.5.0 `weight_utils`, numpy float32) on random score vectors.
 
-mod common;
-
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -43,7 +41,7 @@ fn rust_and_python_agree_on_random_vectors() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cases.json");
     std::fs::write(&file, serde_json::to_vec(&cases).unwrap()).unwrap();
-    let python = common::python_peer("weights_peer.py", &[file.to_str().unwrap()]);
+    let python = crate::support::python_peer("weights_peer.py", &[file.to_str().unwrap()]);
 
     for (i, (case, expected)) in cases.iter().zip(python.as_array().unwrap()).enumerate() {
         let scores: Vec<f64> = serde_json::from_value(case["scores"].clone()).unwrap();

@@ -1,14 +1,12 @@
-//! The online subtensor client against a node that speaks the real JSON-RPC methods over a
-//! websocket and serves a real finney runtime's metadata (`../shared/metadata/`).
+//! A subtensor node for the chain tests: speaks the real JSON-RPC methods over a websocket and
+//! serves a real finney runtime's metadata (`../shared/metadata/`).
 //!
 //! No subtensor node can run here, so this node is small: it keeps storage and runtime-API
 //! answers the test sets (encoded with the runtime's own type registry), and for every submitted
 //! extrinsic decodes it with the metadata, records call, arguments, signer and nonce, puts it in
 //! a new block and writes that block's `System.Events` as a real node would — success, or a
-//! `SubtensorModule` error chosen by the test. The client under test is the production one
-//! (subxt's legacy RPC backend over the reconnecting websocket client).
-
-mod common;
+//! `SubtensorModule` error chosen by the test.
+#![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -23,25 +21,23 @@ use serde_json::{json, Value as Json};
 use sn27::chain::extrinsic::SubtensorConfig;
 use sn27::chain::metadata::RuntimeCatalogue;
 use sn27::chain::subtensor::Subtensor;
-use sn27::chain::timelock::{self, reveal_round};
-use sn27::chain::{AxonInfo, Chain, ChainError, ServeOutcome};
+use sn27::chain::AxonInfo;
 use sn27::keys::{Keypair, PublicKey};
-use sn27::validator::reveal::{submit_weights, RevealStore, WeightsOutcome};
 use subxt::ext::scale_value::{self, Composite, Primitive, Value, ValueDef};
 use subxt::Metadata;
 
 /// Finney's genesis hash (`bittensor-wire.md` §5.1).
-const FINNEY_GENESIS: &str = "2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
+pub const FINNEY_GENESIS: &str = "2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
 
-fn hex0x(bytes: &[u8]) -> String {
+pub fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
-fn unhex(text: &str) -> Vec<u8> {
+pub fn unhex(text: &str) -> Vec<u8> {
     hex::decode(text.trim_start_matches("0x")).expect("hex from the client")
 }
 
-fn block_hash(number: u64) -> [u8; 32] {
+pub fn block_hash(number: u64) -> [u8; 32] {
     if number == 0 {
         return hex::decode(FINNEY_GENESIS).unwrap().try_into().unwrap();
     }
@@ -52,7 +48,7 @@ fn block_hash(number: u64) -> [u8; 32] {
 
 /// The value of type `id` with every number zero, every option `None`, every sequence empty
 /// and every enum at its first variant.
-fn zero(types: &PortableRegistry, id: u32) -> Value<()> {
+pub fn zero(types: &PortableRegistry, id: u32) -> Value<()> {
     let ty = types.resolve(id).unwrap();
     match &ty.type_def {
         TypeDef::Composite(c)
@@ -88,7 +84,7 @@ fn zero(types: &PortableRegistry, id: u32) -> Value<()> {
 }
 
 /// `value` with its top-level named field `name` replaced.
-fn with(mut value: Value<()>, name: &str, new: Value<()>) -> Value<()> {
+pub fn with(mut value: Value<()>, name: &str, new: Value<()>) -> Value<()> {
     let ValueDef::Composite(Composite::Named(fields)) = &mut value.value else {
         panic!("not a struct: {value:?}");
     };
@@ -100,14 +96,14 @@ fn with(mut value: Value<()>, name: &str, new: Value<()>) -> Value<()> {
     value
 }
 
-fn encode(types: &PortableRegistry, id: u32, value: &Value<()>) -> Vec<u8> {
+pub fn encode(types: &PortableRegistry, id: u32, value: &Value<()>) -> Vec<u8> {
     let mut out = Vec::new();
     scale_value::scale::encode_as_type(value, id, types, &mut out).unwrap();
     out
 }
 
 /// The type of the one field of variant `variant` (e.g. `Some`) of enum `id`.
-fn variant_field(types: &PortableRegistry, id: u32, variant: &str) -> u32 {
+pub fn variant_field(types: &PortableRegistry, id: u32, variant: &str) -> u32 {
     let TypeDef::Variant(v) = &types.resolve(id).unwrap().type_def else {
         panic!("type {id} is not an enum");
     };
@@ -121,7 +117,7 @@ fn variant_field(types: &PortableRegistry, id: u32, variant: &str) -> u32 {
 }
 
 /// The type of field `field` of variant `variant` of the type at `path`.
-fn event_field(types: &PortableRegistry, path: &[&str], variant: &str, field: &str) -> u32 {
+pub fn event_field(types: &PortableRegistry, path: &[&str], variant: &str, field: &str) -> u32 {
     let ty = types
         .types
         .iter()
@@ -148,28 +144,28 @@ fn event_field(types: &PortableRegistry, path: &[&str], variant: &str, field: &s
 
 /// One extrinsic the node accepted.
 #[derive(Debug, Clone)]
-struct Submitted {
-    call: String,
+pub struct Submitted {
+    pub call: String,
     /// Argument values flattened to numbers.
-    args: Vec<Vec<u128>>,
-    signer: [u8; 32],
-    nonce: u64,
-    spec: u32,
+    pub args: Vec<Vec<u128>>,
+    pub signer: [u8; 32],
+    pub nonce: u64,
+    pub spec: u32,
 }
 
-struct Runtime {
-    spec: u32,
-    metadata_bytes: Vec<u8>,
-    metadata: Metadata,
-    catalogue: RuntimeCatalogue,
+pub struct Runtime {
+    pub spec: u32,
+    pub metadata_bytes: Vec<u8>,
+    pub metadata: Metadata,
+    pub catalogue: RuntimeCatalogue,
 }
 
 impl Runtime {
-    fn load(spec: u32) -> Self {
-        Self::from_bytes(spec, common::metadata_bytes(spec))
+    pub fn load(spec: u32) -> Self {
+        Self::from_bytes(spec, super::metadata_bytes(spec))
     }
 
-    fn from_bytes(spec: u32, metadata_bytes: Vec<u8>) -> Self {
+    pub fn from_bytes(spec: u32, metadata_bytes: Vec<u8>) -> Self {
         let metadata = Metadata::decode(&mut &metadata_bytes[..]).unwrap();
         let catalogue = RuntimeCatalogue::decode(&metadata_bytes).unwrap();
         Runtime {
@@ -180,16 +176,21 @@ impl Runtime {
         }
     }
 
-    fn version(&self) -> u32 {
+    pub fn version(&self) -> u32 {
         self.catalogue.metadata_version
     }
 
-    fn storage_key(&self, pallet: &str, entry: &str, keys: Vec<subxt::dynamic::Value>) -> Vec<u8> {
+    pub fn storage_key(
+        &self,
+        pallet: &str,
+        entry: &str,
+        keys: Vec<subxt::dynamic::Value>,
+    ) -> Vec<u8> {
         let address = subxt::dynamic::storage(pallet, entry, keys);
         subxt::ext::subxt_core::storage::get_address_bytes(&address, &self.metadata).unwrap()
     }
 
-    fn runtime_version(&self) -> Json {
+    pub fn runtime_version(&self) -> Json {
         json!({
             "specName": "node-subtensor", "implName": "node-subtensor", "authoringVersion": 1,
             "specVersion": self.spec, "implVersion": 1, "apis": [], "transactionVersion": 1,
@@ -198,7 +199,7 @@ impl Runtime {
     }
 
     /// `System.LastRuntimeUpgrade` naming this runtime, as key and value.
-    fn last_runtime_upgrade(&self) -> (Vec<u8>, Vec<u8>) {
+    pub fn last_runtime_upgrade(&self) -> (Vec<u8>, Vec<u8>) {
         let id = self
             .catalogue
             .storage_value_type("System", "LastRuntimeUpgrade")
@@ -215,7 +216,7 @@ impl Runtime {
 
     /// `System.Events` of a block holding one extrinsic that succeeded or failed with
     /// `SubtensorModule::<error>`.
-    fn events(&self, error: Option<&str>) -> Vec<u8> {
+    pub fn events(&self, error: Option<&str>) -> Vec<u8> {
         let types = self.catalogue.types();
         let events = self
             .catalogue
@@ -269,32 +270,32 @@ impl Runtime {
 }
 
 /// What the node holds.
-struct Node {
-    runtime: Runtime,
-    block: u64,
+pub struct Node {
+    pub runtime: Runtime,
+    pub block: u64,
     /// Block number → extrinsics (hex) of the blocks the node made.
-    bodies: HashMap<u64, Vec<String>>,
-    storage: BTreeMap<Vec<u8>, Vec<u8>>,
-    events: HashMap<[u8; 32], Vec<u8>>,
+    pub bodies: HashMap<u64, Vec<String>>,
+    pub storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub events: HashMap<[u8; 32], Vec<u8>>,
     /// `System.LastRuntimeUpgrade` from a block on, oldest first (read at the block asked for,
     /// as the updater checks which block brought the upgrade).
-    last_upgrade: Vec<(u64, Vec<u8>)>,
+    pub last_upgrade: Vec<(u64, Vec<u8>)>,
     /// How often metadata was asked for.
-    metadata_reads: usize,
+    pub metadata_reads: usize,
     /// `method ‖ params` → SCALE answer.
-    apis: HashMap<(String, Vec<u8>), Vec<u8>>,
-    nonces: HashMap<[u8; 32], u64>,
-    submitted: Vec<Submitted>,
+    pub apis: HashMap<(String, Vec<u8>), Vec<u8>>,
+    pub nonces: HashMap<[u8; 32], u64>,
+    pub submitted: Vec<Submitted>,
     /// Pallet error for the next submissions (front first); empty means success.
-    verdicts: VecDeque<Option<&'static str>>,
+    pub verdicts: VecDeque<Option<&'static str>>,
     /// Storage writes to make when the next extrinsic lands.
-    on_inclusion: Vec<(Vec<u8>, Vec<u8>)>,
-    upgrades: tokio::sync::watch::Sender<u32>,
+    pub on_inclusion: Vec<(Vec<u8>, Vec<u8>)>,
+    pub upgrades: tokio::sync::watch::Sender<u32>,
 }
 
-type Shared = Arc<Mutex<Node>>;
+pub type Shared = Arc<Mutex<Node>>;
 
-fn header(number: u64) -> Json {
+pub fn header(number: u64) -> Json {
     json!({
         "parentHash": hex0x(&block_hash(number.saturating_sub(1))),
         "number": format!("0x{number:x}"),
@@ -304,18 +305,18 @@ fn header(number: u64) -> Json {
     })
 }
 
-fn number_of(node: &Node, hash: &str) -> Option<u64> {
+pub fn number_of(node: &Node, hash: &str) -> Option<u64> {
     let hash = unhex(hash);
     (0..=node.block)
         .rev()
         .find(|n| block_hash(*n).as_slice() == hash.as_slice())
 }
 
-fn rpc_error(message: impl Into<String>) -> ErrorObjectOwned {
+pub fn rpc_error(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32000, message.into(), None::<()>)
 }
 
-fn numbers(value: &Value<u32>) -> Vec<u128> {
+pub fn numbers(value: &Value<u32>) -> Vec<u128> {
     match &value.value {
         ValueDef::Primitive(Primitive::U128(n)) => vec![*n],
         ValueDef::Composite(c) => c.values().flat_map(numbers).collect(),
@@ -325,7 +326,7 @@ fn numbers(value: &Value<u32>) -> Vec<u128> {
 }
 
 /// Accepts one extrinsic: decodes it, records it, makes a block with it and its events.
-fn include(node: &mut Node, hex: &str) -> Result<u64, ErrorObjectOwned> {
+pub fn include(node: &mut Node, hex: &str) -> Result<u64, ErrorObjectOwned> {
     let bytes = unhex(hex);
     let decoded = subxt::ext::subxt_core::blocks::decode_from::<SubtensorConfig>(
         vec![bytes],
@@ -364,7 +365,7 @@ fn include(node: &mut Node, hex: &str) -> Result<u64, ErrorObjectOwned> {
     Ok(number)
 }
 
-async fn start(node: Shared, addr: SocketAddr) -> (ServerHandle, SocketAddr) {
+pub async fn start(node: Shared, addr: SocketAddr) -> (ServerHandle, SocketAddr) {
     let server = Server::builder().build(addr).await.unwrap();
     let addr = server.local_addr().unwrap();
     let mut module = RpcModule::new(node);
@@ -586,7 +587,7 @@ async fn start(node: Shared, addr: SocketAddr) -> (ServerHandle, SocketAddr) {
 
 /// Moves the node to `spec` as a runtime upgrade does: a new block whose
 /// `System.LastRuntimeUpgrade` names the new spec, announced to subscribers.
-fn upgrade(node: &Shared, spec: u32) {
+pub fn upgrade(node: &Shared, spec: u32) {
     let mut node = node.lock().unwrap();
     node.runtime = Runtime::load(spec);
     node.block += 1;
@@ -597,7 +598,7 @@ fn upgrade(node: &Shared, spec: u32) {
 }
 
 /// A neuron as `NeuronInfoLite` of this runtime.
-fn neuron(
+pub fn neuron(
     runtime: &Runtime,
     uid: u16,
     hotkey: &PublicKey,
@@ -646,7 +647,7 @@ fn neuron(
     value
 }
 
-fn hyperparams(runtime: &Runtime, weights_rate_limit: u64, commit_reveal: bool) -> Vec<u8> {
+pub fn hyperparams(runtime: &Runtime, weights_rate_limit: u64, commit_reveal: bool) -> Vec<u8> {
     let types = runtime.catalogue.types();
     let id = runtime
         .catalogue
@@ -674,16 +675,16 @@ fn hyperparams(runtime: &Runtime, weights_rate_limit: u64, commit_reveal: bool) 
     encode(types, id, &Value::unnamed_variant("Some", [value]))
 }
 
-struct Fixture {
-    node: Shared,
-    handle: ServerHandle,
-    addr: SocketAddr,
-    validator: Keypair,
-    miner: Keypair,
+pub struct Fixture {
+    pub node: Shared,
+    pub handle: ServerHandle,
+    pub addr: SocketAddr,
+    pub validator: Keypair,
+    pub miner: Keypair,
 }
 
 /// A node at block 1000 on `spec`, subnet 27 with a validator (uid 0) and a miner (uid 1).
-async fn fixture(spec: u32) -> Fixture {
+pub async fn fixture(spec: u32) -> Fixture {
     let runtime = Runtime::load(spec);
     let validator = Keypair::from_secret_bytes(&[1; 32]).unwrap();
     let miner = Keypair::from_secret_bytes(&[2; 32]).unwrap();
@@ -821,436 +822,8 @@ async fn fixture(spec: u32) -> Fixture {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Subtensor {
+pub async fn connect(addr: SocketAddr) -> Subtensor {
     Subtensor::connect_within(&format!("ws://{addr}"), Duration::from_secs(10))
         .await
         .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_decode_from_a_node_serving_real_metadata() {
-    for spec in [343, 365, 393] {
-        let f = fixture(spec).await;
-        let chain = connect(f.addr).await;
-
-        let status = chain.status().await.unwrap();
-        assert_eq!(status.spec_version, Some(spec));
-        assert_eq!(status.block, 1000);
-        assert_eq!(status.block_time_ms, 12_000, "Aura.SlotDuration");
-        assert_eq!(status.endpoint, format!("ws://{}", f.addr));
-
-        let metagraph = chain.metagraph(27).await.unwrap();
-        assert_eq!(metagraph.block, 1000);
-        assert_eq!(metagraph.neurons.len(), 2, "spec {spec}");
-        let (v, m) = (&metagraph.neurons[0], &metagraph.neurons[1]);
-        assert_eq!(
-            (v.uid, v.hotkey, v.stake),
-            (0, f.validator.public(), 5_000_000_000_000)
-        );
-        assert!(v.validator_permit && !m.validator_permit);
-        assert_eq!(m.hotkey, f.miner.public());
-        assert_eq!(m.axon.ip_addr(), Some("10.0.0.2".parse().unwrap()));
-        assert_eq!((m.axon.port, m.axon.version), (8091, 183));
-
-        let h = chain.hyperparameters(27).await.unwrap();
-        assert_eq!(
-            (h.tempo, h.weights_version_key, h.weights_rate_limit),
-            (360, 183, 100)
-        );
-        assert_eq!(h.burn, 1_500_000_000, "Burn from storage");
-        assert!(h.registration_allowed);
-        assert!(matches!(
-            chain.hyperparameters(99).await,
-            Err(ChainError::NoSubnet(99))
-        ));
-        assert!(matches!(
-            chain.metagraph(99).await,
-            Err(ChainError::NoSubnet(99))
-        ));
-
-        assert_eq!(
-            chain.weights(27).await.unwrap(),
-            vec![(0, vec![(1, 65535)])]
-        );
-        assert_eq!(chain.balance(&f.miner.public()).await.unwrap(), 0);
-        assert_eq!(
-            chain.balance(&f.validator.public()).await.unwrap(),
-            42_500_000_000,
-            "spec {spec}"
-        );
-        f.handle.stop().unwrap();
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_are_signed_submitted_and_refusals_named() {
-    let f = fixture(393).await;
-    let chain = connect(f.addr).await;
-
-    // serve_axon: the call as decoded by the node, then a second one with the next nonce.
-    let axon = AxonInfo::for_address("203.0.113.7".parse().unwrap(), 8091, 183);
-    let outcome = chain.serve_axon(&f.miner, 27, axon).await.unwrap();
-    assert_eq!(outcome, ServeOutcome::Served { block: 1001 });
-    f.node
-        .lock()
-        .unwrap()
-        .verdicts
-        .push_back(Some("ServingRateLimitExceeded"));
-    let refused = chain.serve_axon(&f.miner, 27, axon).await.unwrap_err();
-    assert_eq!(refused.dispatch_error(), Some("ServingRateLimitExceeded"));
-    assert!(
-        refused.to_string().contains("serving rate limit"),
-        "{refused}"
-    );
-    {
-        let node = f.node.lock().unwrap();
-        let served: Vec<&Submitted> = node.submitted.iter().collect();
-        assert_eq!(served.len(), 2);
-        assert_eq!(served[0].call, "serve_axon");
-        assert_eq!(
-            served[0].args,
-            vec![
-                vec![27],
-                vec![183],
-                vec![axon.ip],
-                vec![8091],
-                vec![4],
-                vec![4],
-                vec![0],
-                vec![0]
-            ]
-        );
-        assert_eq!(
-            served[0].signer,
-            f.miner.public().0,
-            "the hotkey signs serve_axon"
-        );
-        assert_eq!(
-            (served[0].nonce, served[1].nonce),
-            (0, 1),
-            "nonce from the node"
-        );
-    }
-
-    // set_weights: the validator last set weights at 995 with a 100-block limit → refused
-    // before anything is sent, with the wait in blocks.
-    let early = chain
-        .set_weights(&f.validator, 27, &[1], &[65535], 183)
-        .await
-        .unwrap_err();
-    assert_eq!(early.dispatch_error(), Some("SettingWeightsTooFast"));
-    assert!(early.to_string().contains("wait 93 blocks"), "{early}");
-    assert_eq!(
-        f.node.lock().unwrap().submitted.len(),
-        2,
-        "nothing was sent"
-    );
-
-    // The miner (never set weights) passes the pre-check; the chain's own refusal is named.
-    f.node
-        .lock()
-        .unwrap()
-        .verdicts
-        .push_back(Some("NeuronNoValidatorPermit"));
-    let refused = chain
-        .set_weights(&f.miner, 27, &[0, 1], &[100, 65535], 183)
-        .await
-        .unwrap_err();
-    assert_eq!(refused.dispatch_error(), Some("NeuronNoValidatorPermit"));
-    assert!(
-        refused.to_string().contains("validator permit"),
-        "{refused}"
-    );
-    let last = f.node.lock().unwrap().submitted.last().cloned().unwrap();
-    assert_eq!(last.call, "set_weights");
-    assert_eq!(
-        last.args,
-        vec![vec![27], vec![0, 1], vec![100, 65535], vec![183]]
-    );
-
-    // commit and reveal go out as the calls of the runtime.
-    chain.commit_weights(&f.miner, 27, [7; 32]).await.unwrap();
-    chain
-        .reveal_weights(&f.miner, 27, &[1], &[65535], &[5], 183)
-        .await
-        .unwrap();
-    let calls: Vec<String> = f
-        .node
-        .lock()
-        .unwrap()
-        .submitted
-        .iter()
-        .map(|s| s.call.clone())
-        .collect();
-    assert_eq!(&calls[3..], ["commit_weights", "reveal_weights"]);
-
-    // burned_register: signed by the coldkey, the uid read back from storage.
-    let coldkey = Keypair::from_secret_bytes(&[3; 32]).unwrap();
-    let newcomer = Keypair::from_secret_bytes(&[4; 32]).unwrap().public();
-    {
-        let mut node = f.node.lock().unwrap();
-        let key = node.runtime.storage_key(
-            "SubtensorModule",
-            "Uids",
-            vec![
-                subxt::dynamic::Value::u128(27),
-                subxt::dynamic::Value::from_bytes(newcomer.0),
-            ],
-        );
-        node.on_inclusion.push((key, 2u16.encode()));
-    }
-    assert_eq!(
-        chain
-            .burned_register(&coldkey, 27, &newcomer)
-            .await
-            .unwrap(),
-        2
-    );
-    let last = f.node.lock().unwrap().submitted.last().cloned().unwrap();
-    assert_eq!(
-        (last.call.as_str(), last.signer),
-        ("burned_register", coldkey.public().0)
-    );
-    f.node
-        .lock()
-        .unwrap()
-        .verdicts
-        .push_back(Some("NotEnoughBalanceToStake"));
-    let poor = chain
-        .burned_register(&coldkey, 27, &newcomer)
-        .await
-        .unwrap_err();
-    assert!(
-        poor.to_string().contains("does not cover the burn"),
-        "{poor}"
-    );
-    f.handle.stop().unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_runtime_upgrade_switches_metadata_and_a_dropped_node_is_reconnected() {
-    let f = fixture(365).await;
-    let chain = connect(f.addr).await;
-    assert_eq!(chain.status().await.unwrap().spec_version, Some(365));
-
-    // The client has taken in the node's current version (it reads the metadata again for
-    // it); then the node upgrades to 393, and the client follows and signs for the new runtime.
-    for _ in 0..100 {
-        if f.node.lock().unwrap().metadata_reads >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    upgrade(&f.node, 393);
-    let mut spec = None;
-    for _ in 0..100 {
-        spec = chain.status().await.unwrap().spec_version;
-        if spec == Some(393) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(spec, Some(393), "metadata refreshed after the upgrade");
-    chain.commit_weights(&f.miner, 27, [1; 32]).await.unwrap();
-    assert_eq!(f.node.lock().unwrap().submitted.last().unwrap().spec, 393);
-
-    // The node goes away and comes back on the same address a second later; a read made
-    // while it is away waits for the reconnection (within its timeout) and then succeeds.
-    f.handle.stop().unwrap();
-    f.handle.stopped().await;
-    let node = f.node.clone();
-    let restart = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        start(node, f.addr).await.0
-    });
-    let started = std::time::Instant::now();
-    let status = chain
-        .status()
-        .await
-        .expect("the read survives the reconnection");
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "it really waited"
-    );
-    assert_eq!(status.spec_version, Some(393));
-    let handle = restart.await.unwrap();
-    chain.commit_weights(&f.miner, 27, [2; 32]).await.unwrap();
-    handle.stop().unwrap();
-}
-
-#[tokio::test]
-async fn an_unreachable_node_is_a_plain_error_in_bounded_time() {
-    // A port nothing listens on.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let started = std::time::Instant::now();
-    let error = Subtensor::connect_within(&format!("ws://{addr}"), Duration::from_secs(2))
-        .await
-        .err()
-        .expect("no node");
-    assert!(started.elapsed() < Duration::from_secs(10));
-    let text = error.to_string();
-    assert!(
-        text.contains(&addr.to_string()) && text.contains("no connection"),
-        "{text}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chain_info_and_metagraph_commands_read_a_node() {
-    let f = fixture(393).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sn27.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "role = \"validator\"\nstate_dir = \"{}\"\n[chain]\nnetwork = \"ws://{}\"\nnetuid = 27\n",
-            dir.path().display(),
-            f.addr
-        ),
-    )
-    .unwrap();
-    let config = config.to_string_lossy().into_owned();
-    let run = |args: &'static [&'static str]| {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut all = vec!["--config", config.as_str()];
-            all.extend_from_slice(args);
-            common::sn27(&all, &[])
-        })
-    };
-    let info = run(&["chain", "info"]).await.unwrap();
-    let text = common::stdout(&info);
-    assert!(info.status.success(), "{}", common::stderr(&info));
-    assert!(text.contains(&format!("ws://{}", f.addr)), "{text}");
-    assert!(text.contains("spec version    393"), "{text}");
-    assert!(text.contains("block           1000"), "{text}");
-    assert!(text.contains("tempo           360"), "{text}");
-    assert!(text.contains("burn            1.500000000 TAO"), "{text}");
-
-    let metagraph = run(&["metagraph", "--json"]).await.unwrap();
-    assert!(metagraph.status.success(), "{}", common::stderr(&metagraph));
-    let json: Json = serde_json::from_slice(&metagraph.stdout).unwrap();
-    assert_eq!(json["neurons"][1]["hotkey"], f.miner.public().to_ss58());
-    assert_eq!(json["neurons"][1]["axon"]["port"], 8091);
-    f.handle.stop().unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commit_reveal_subnets_get_timelocked_commits() {
-    let f = fixture(393).await;
-    {
-        let mut node = f.node.lock().unwrap();
-        let answer = hyperparams(&node.runtime, 100, true);
-        node.apis.insert(
-            (
-                "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2".to_string(),
-                27u16.encode(),
-            ),
-            answer,
-        );
-        let net = || vec![subxt::dynamic::Value::u128(27)];
-        for (entry, keys, value) in [
-            ("Tempo", net(), 360u16.encode()),
-            ("RevealPeriodEpochs", net(), 1u64.encode()),
-            ("CommitRevealWeightsVersion", vec![], 4u16.encode()),
-        ] {
-            let key = node.runtime.storage_key("SubtensorModule", entry, keys);
-            node.storage.insert(key, value);
-        }
-    }
-    let chain = connect(f.addr).await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = RevealStore::new(dir.path().join("reveals.json"));
-    let before = unix_now();
-    let outcome = submit_weights(&chain, &store, &f.validator, 27, &[1], &[65535], 183)
-        .await
-        .unwrap();
-    let after = unix_now();
-    let WeightsOutcome::Timelocked {
-        reveal_round: round,
-    } = outcome
-    else {
-        panic!("expected a timelocked commit, got {outcome:?}");
-    };
-    // spec 393 has no stateful epoch storage: epochs of tempo + 1 blocks offset by netuid + 1.
-    // A commit in block 1001 is in epoch (1001 + 28) / 361 = 2; epoch 3 starts at 1055.
-    let expected = reveal_round(1055, 1000, before, 12.0)..=reveal_round(1055, 1000, after, 12.0);
-    assert!(expected.contains(&round), "{round} not in {expected:?}");
-
-    let sent = f.node.lock().unwrap().submitted.last().cloned().unwrap();
-    assert_eq!(sent.call, "commit_timelocked_weights");
-    assert_eq!(sent.signer, f.validator.public().0);
-    assert_eq!(sent.args[0], vec![27]);
-    assert_eq!(sent.args[2], vec![u128::from(round)]);
-    assert_eq!(sent.args[3], vec![4], "CommitRevealWeightsVersion");
-    let commit: Vec<u8> = sent.args[1].iter().map(|&b| b as u8).collect();
-    // A real ciphertext for a future round: it parses, and round 1000's beacon cannot open it.
-    let signature = hex::decode(
-        "b44679b9a59af2ec876b1a6b1ad52ea9b1615fc3982b19576350f93447cb1125e342b73a8dd2bacbe47e4b6b63ed5e39",
-    )
-    .unwrap();
-    assert!(matches!(
-        timelock::decrypt(&commit, &signature),
-        Err(timelock::TimelockError::WrongSignature)
-    ));
-    assert!(
-        store.load().unwrap().is_empty(),
-        "nothing to reveal by hand"
-    );
-    f.handle.stop().unwrap();
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// Spec 343's metadata with one more signed extension that carries a `u32`, which subxt's
-/// standard set cannot fill.
-fn metadata_with_unknown_extension() -> Vec<u8> {
-    use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
-    let mut prefixed =
-        RuntimeMetadataPrefixed::decode(&mut &common::metadata_bytes(343)[..]).unwrap();
-    let RuntimeMetadata::V15(v15) = &mut prefixed.1 else {
-        panic!("spec 343 is V15");
-    };
-    let find = |wanted: &dyn Fn(&TypeDef<scale_info::form::PortableForm>) -> bool| {
-        v15.types
-            .types
-            .iter()
-            .find(|t| wanted(&t.ty.type_def))
-            .map(|t| t.id)
-            .unwrap()
-    };
-    let u32_id = find(&|d| matches!(d, TypeDef::Primitive(TypeDefPrimitive::U32)));
-    let unit_id = find(&|d| matches!(d, TypeDef::Tuple(t) if t.fields.is_empty()));
-    v15.extrinsic
-        .signed_extensions
-        .push(frame_metadata::v15::SignedExtensionMetadata {
-            identifier: "SurpriseExtension".into(),
-            ty: u32_id.into(),
-            additional_signed: unit_id.into(),
-        });
-    prefixed.encode()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_extension_sn27_cannot_fill_refuses_the_connection_by_name() {
-    let f = fixture(343).await;
-    f.node.lock().unwrap().runtime = Runtime::from_bytes(343, metadata_with_unknown_extension());
-    let error = Subtensor::connect_within(&format!("ws://{}", f.addr), Duration::from_secs(10))
-        .await
-        .err()
-        .expect("refused");
-    let text = error.to_string();
-    assert!(
-        text.contains("SurpriseExtension") && text.contains("cannot sign"),
-        "{text}"
-    );
-    assert!(f.node.lock().unwrap().submitted.is_empty(), "nothing sent");
-    f.handle.stop().unwrap();
 }
