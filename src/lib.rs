@@ -1,19 +1,16 @@
 //! sn27: the miner and validator of Bittensor Subnet 27 (NI Compute) as one binary configured
 //! by one TOML file.
 //!
-//! Module map (see `ARCHITECTURE.md` for the invariants):
+//! Module map, top layer first (see `ARCHITECTURE.md` for the layers and their invariants):
 //!
-//! - [`config`]: the TOML model, layering (defaults ← file ← `SN27_*` environment) and
-//!   validation that reports every problem with its key and location.
-//! - [`wallet`]: btcli-compatible wallets: layout, keyfile JSON, `$NACL` encryption, sr25519
-//!   keys derived exactly as the Python tools derive them.
-//! - [`axon`], [`dendrite`], [`protocol`]: the bittensor synapse wire, server and client.
-//! - [`chain`]: the `Chain` interface, the embedded devnet, metadata-driven extrinsics and the
-//!   weight arithmetic; [`metagraph`]: the snapshot access checks read.
-//! - [`credentials`]: the RSA-OAEP credential blob of an allocation.
-//! - [`fsutil`]: crash-safe file writes.
-//! - [`logging`]: text, JSON or journald output chosen for how the process was started.
-//! - [`cli`]: the `sn27` command line, a thin layer over the modules above.
+//! - [`cli`]: the `sn27` command line, a thin layer over the modules below.
+//! - Roles: [`miner`] (the allocation engine and `sn27 run` for miners) and [`validator`]
+//!   (renting, scoring, weights); [`config`], the one TOML file they are built from.
+//! - Adapters: [`axon`] and [`dendrite`] (the synapse wire's server and client), [`chain`]
+//!   (subtensor client and embedded devnet), [`docker`], [`wallet`] (btcli files),
+//!   [`service`] (shutdown and supervision), [`logging`], [`fsutil`] (crash-safe writes).
+//! - Domain, no I/O: [`protocol`] (synapses, the `Allocate` model, credentials, signing),
+//!   [`keys`] (sr25519, ss58), [`metagraph`], [`backoff`], [`report`].
 
 pub mod axon;
 pub mod backoff;

@@ -16,6 +16,7 @@ use figment::value::{Dict, Value};
 use figment::Figment;
 use serde::de::DeserializeOwned;
 
+use super::diagnostic::{Diagnostic, Severity};
 use super::validate::validate;
 use super::{Config, ScoringProfile, NOT_YET_USED};
 
@@ -34,43 +35,6 @@ pub struct ConfigSource {
     /// Named with `--config` or `SN27_CONFIG`: a missing file is then an error even for
     /// commands that can run on defaults.
     pub explicit: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-/// One problem found in the configuration.
-#[derive(Debug, Clone)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    /// Dotted key, with `[i]` for array elements; empty for problems with the file as a whole.
-    pub key: String,
-    /// `file:line`, `environment variable X`, or `defaults`.
-    pub origin: String,
-    /// The line in the configuration file, when the key was set there.
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        if self.key.is_empty() {
-            write!(f, "{level}: {}: {}", self.origin, self.message)
-        } else {
-            write!(
-                f,
-                "{level}: {}: {}: {}",
-                self.origin, self.key, self.message
-            )
-        }
-    }
 }
 
 /// A configuration that passed every check, with the warnings it raised.

@@ -9,6 +9,7 @@
 //! name of an environment variable or the path of a file, never written in the file, so the
 //! effective configuration can always be printed in full.
 
+mod diagnostic;
 mod load;
 mod scoring;
 mod validate;
@@ -18,10 +19,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{
-    load, load_section, resolve_source, ConfigSource, Diagnostic, LoadError, Loaded, Severity,
-    ENV_PREFIX,
-};
+pub use diagnostic::{Diagnostic, Severity};
+pub use load::{load, load_section, resolve_source, ConfigSource, LoadError, Loaded, ENV_PREFIX};
 pub use scoring::{GpuModel, ScoringConfig, ScoringProfile};
 
 pub use crate::chain::Network;

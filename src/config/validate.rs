@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::load::Severity;
+use super::diagnostic::Severity;
 use super::{Config, Network, ScoringConfig, ScoringProfile};
 use crate::keys::PublicKey;
 use crate::wallet::Wallet;

@@ -4,7 +4,7 @@
 //! - [`journal`]: crash-safe per-allocation state on disk.
 //! - [`Allocations`]: the state machine — one allocation at a time (a rental or a Proof-of-GPU
 //!   test), containers through [`crate::docker`], credentials sealed to the caller's key,
-//!   owner-only lifecycle actions, lease expiry; [`reconcile`] brings journal and Docker into
+//!   owner-only lifecycle actions, lease expiry; `reconcile` brings journal and Docker into
 //!   agreement at start-up.
 //! - [`policy`]: who may call the miner; [`limiter`]: how often.
 //! - [`serve`]: `sn27 run` for the miner role.

@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod architecture;
 mod chain_decode;
 mod chain_extrinsics;
 mod chain_metadata;

@@ -8,10 +8,10 @@
 //! axon addresses are accepted, so everything can run on one box. Signatures are not checked:
 //! the devnet trusts the processes on its own machine.
 //!
-//! - [`rules`]: the pallet's checks as pure functions (what is allowed, and each refusal's
+//! - `rules`: the pallet's checks as pure functions (what is allowed, and each refusal's
 //!   error name);
-//! - [`storage`]: the SQLite schema, reads and writes;
-//! - [`admin`]: funding accounts, changing subnet parameters, free registration.
+//! - `storage`: the SQLite schema, reads and writes;
+//! - `admin`: funding accounts, changing subnet parameters, free registration.
 
 mod admin;
 mod rules;
