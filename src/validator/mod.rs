@@ -10,6 +10,7 @@
 //!
 //! The chain adapter only carries what is decided here.
 
+pub mod proof_of_gpu;
 pub mod renting;
 pub mod reveal;
 pub mod scoring;

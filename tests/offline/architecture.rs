@@ -116,6 +116,7 @@ fn adapters_never_import_roles() {
 fn the_domain_does_no_io_and_depends_on_nothing_above_it() {
     let domain = [
         "protocol",
+        "pog",
         "keys.rs",
         "backoff.rs",
         "report.rs",

@@ -16,5 +16,6 @@ mod devnet;
 mod devnet_cli;
 mod devnet_reveal;
 mod logging;
+mod pog_proofs;
 mod subtensor_client;
 mod wire;

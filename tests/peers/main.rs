@@ -9,6 +9,9 @@ mod support;
 
 mod chain_calls_python;
 mod credentials_python;
+mod pog_driver;
+mod pog_oracle;
+mod pog_worker;
 mod timelock_python;
 mod wallet_interop;
 mod weights_python;
