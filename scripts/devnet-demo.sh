@@ -5,12 +5,12 @@
 # the same devnet rents a container from, logs into over SSH and releases.
 # Everything stays in that directory (default: a new temporary one); nothing leaves the machine.
 #
-# The rented container is built from $SN27_DEMO_BASE_IMAGE (default sn27-test-base:bookworm,
+# The rented container is built from $SN27_DEMO_BASE_IMAGE (default sn27-test-base:bookworm-py,
 # which tests/setup-docker.sh makes without any registry).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 demo=${1:-$(mktemp -d -t sn27-demo.XXXXXX)}
-base_image=${SN27_DEMO_BASE_IMAGE:-sn27-test-base:bookworm}
+base_image=${SN27_DEMO_BASE_IMAGE:-sn27-test-base:bookworm-py}
 mkdir -p "$demo"
 bin="$root/target/release/sn27"
 sn27() { "$bin" --config "$demo/sn27.toml" "$@"; }

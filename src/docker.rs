@@ -36,8 +36,9 @@ pub const LABEL_MINER: &str = "sn27.miner";
 
 /// The Dockerfile of the runtime image; `{base}` is the operator's base image. It adds sshd
 /// (root login with a password, SFTP from the distribution's package), removes host keys so
-/// that every container generates its own at first start, and silences login banners (the
-/// validator fails a step on any stderr text).
+/// that every container generates its own at first start, silences login banners (the
+/// validator fails a step on any stderr text), and makes the interpreter validators call
+/// exist under both names they use: `/opt/conda/bin/python` and `python3` on `PATH`.
 const RUNTIME_DOCKERFILE: &str = r#"FROM {base}
 RUN set -e; \
     if [ ! -x /usr/sbin/sshd ]; then \
@@ -52,6 +53,12 @@ RUN set -e; \
       > /etc/ssh/sshd_config.d/00-sn27.conf; \
     if ! grep -q '^Include /etc/ssh/sshd_config.d' /etc/ssh/sshd_config; then \
       sed -i '1i Include /etc/ssh/sshd_config.d/*.conf' /etc/ssh/sshd_config; \
+    fi; \
+    if [ ! -e /opt/conda/bin/python ] && command -v python3 >/dev/null 2>&1; then \
+      mkdir -p /opt/conda/bin; ln -s "$(command -v python3)" /opt/conda/bin/python; \
+    fi; \
+    if ! command -v python3 >/dev/null 2>&1 && [ -x /opt/conda/bin/python ]; then \
+      ln -s /opt/conda/bin/python /usr/local/bin/python3; \
     fi
 LABEL sn27.runtime="1"
 EXPOSE 22
@@ -148,6 +155,14 @@ pub struct ExecOutput {
     pub exit_code: i64,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// The output of a command run in a container, as bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawExecOutput {
+    pub exit_code: i64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
 }
 
 /// The Docker engine on this host.
@@ -304,13 +319,30 @@ impl ContainerEngine {
         Ok(created.id)
     }
 
-    /// Runs `argv` in the container, feeding `stdin`, and collects its output.
+    /// Runs `argv` in the container, feeding `stdin`, and collects its output as text.
     pub async fn exec(
         &self,
         id: &str,
         argv: &[&str],
         stdin: Option<&[u8]>,
     ) -> Result<ExecOutput, DockerError> {
+        let raw = self.exec_bytes(id, argv, stdin, 16 << 20).await?;
+        Ok(ExecOutput {
+            exit_code: raw.exit_code,
+            stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&raw.stderr).into_owned(),
+        })
+    }
+
+    /// Runs `argv` in the container, feeding `stdin`, and collects at most `limit` bytes of
+    /// each output stream (more is an error, and the exec is left to finish on its own).
+    pub async fn exec_bytes(
+        &self,
+        id: &str,
+        argv: &[&str],
+        stdin: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<RawExecOutput, DockerError> {
         let what = format!("running {} in {}", argv.first().unwrap_or(&""), short(id));
         let exec = self
             .docker
@@ -326,10 +358,10 @@ impl ContainerEngine {
             )
             .await
             .map_err(fail(what.clone()))?;
-        let mut out = ExecOutput {
+        let mut out = RawExecOutput {
             exit_code: -1,
-            stdout: String::new(),
-            stderr: String::new(),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
         };
         match self
             .docker
@@ -350,15 +382,18 @@ impl ContainerEngine {
                 }
                 drop(input);
                 while let Some(chunk) = output.next().await {
-                    match chunk.map_err(fail(what.clone()))? {
-                        LogOutput::StdOut { message } => {
-                            out.stdout.push_str(&String::from_utf8_lossy(&message))
-                        }
-                        LogOutput::StdErr { message } => {
-                            out.stderr.push_str(&String::from_utf8_lossy(&message))
-                        }
-                        _ => {}
+                    let (target, message) = match chunk.map_err(fail(what.clone()))? {
+                        LogOutput::StdOut { message } => (&mut out.stdout, message),
+                        LogOutput::StdErr { message } => (&mut out.stderr, message),
+                        _ => continue,
+                    };
+                    if target.len() + message.len() > limit {
+                        return Err(DockerError::new(
+                            what,
+                            format!("more than {limit} bytes of output"),
+                        ));
                     }
+                    target.extend_from_slice(&message);
                 }
             }
             StartExecResults::Detached => {}

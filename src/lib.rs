@@ -20,6 +20,7 @@ pub mod config;
 pub mod dendrite;
 pub mod docker;
 pub mod fsutil;
+pub mod gpu;
 pub mod keys;
 pub mod logging;
 pub mod metagraph;

@@ -2,11 +2,12 @@
 # Makes a Docker engine and the test base image available for the miner tests:
 #  - starts dockerd (vfs storage, no iptables) when none answers, installing docker.io first
 #    if needed (Debian; needs root);
-#  - builds `sn27-test-base:bookworm` when missing: a minimal Debian rootfs with openssh-server
-#    made by debootstrap and imported (no image registry is needed).
+#  - builds `sn27-test-base:bookworm-py` when missing: a minimal Debian rootfs with openssh-server
+#    and python3 (the Proof-of-GPU worker's CPU test mode runs on it), made by debootstrap and
+#    imported (no image registry is needed).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-image=sn27-test-base:bookworm
+image=sn27-test-base:bookworm-py
 log="$root/target/dockerd.log"
 mkdir -p "$root/target"
 
@@ -36,7 +37,7 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
   command -v debootstrap >/dev/null 2>&1 || install debootstrap
   rootfs=$(mktemp -d -t sn27-rootfs.XXXXXX)
   echo "building $image with debootstrap..." >&2
-  debootstrap --variant=minbase --include=openssh-server,openssh-sftp-server,procps \
+  debootstrap --variant=minbase --include=openssh-server,openssh-sftp-server,procps,python3-minimal,python3 \
     bookworm "$rootfs" http://deb.debian.org/debian >&2
   tar -C "$rootfs" -c . | docker import - "$image" >&2
   rm -rf "$rootfs"

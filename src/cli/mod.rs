@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module and returns an [`ExitCode`]; errors are printed once,
 //! here, with their causes. Exit status: 0 success, 1 failure, 2 usage error (from clap).
 
+mod bench_cmd;
 mod chain_cmd;
 mod config_cmd;
 mod query_cmd;
@@ -92,6 +93,9 @@ enum Command {
     /// Restart, pause, resume or change the login key of a rental.
     #[command(subcommand)]
     Rental(rent_cmd::RentalCommand),
+    /// Measure this machine's GPUs as a validator's Proof-of-GPU test will, and show the
+    /// model and score that follow from the [scoring] table.
+    Bench(bench_cmd::BenchArgs),
     /// Administer the embedded local devnet (network = "devnet" only).
     #[command(subcommand)]
     Devnet(chain_cmd::DevnetCommand),
@@ -155,6 +159,7 @@ pub fn main() -> ExitCode {
                 Command::Rentals { json } => rent_cmd::rentals(&source, json),
                 Command::Release { hotkey } => rent_cmd::release(&source, &hotkey),
                 Command::Rental(command) => rent_cmd::rental(&source, command),
+                Command::Bench(args) => bench_cmd::run(&source, &args),
                 Command::Config(_) | Command::Wallet(_) | Command::Query(_) => {
                     unreachable!("handled above")
                 }

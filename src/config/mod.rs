@@ -313,6 +313,9 @@ pub struct PogConfig {
     pub retry_interval_secs: u64,
     /// Seconds added to the expected run time before a miner is too slow.
     pub time_tolerance_secs: u64,
+    /// Run the test worker's torch-free CPU mode, which reports one `CPU (test)` device:
+    /// for tests and demos on machines without GPUs only (scores are meaningless).
+    pub cpu_test_mode: bool,
 }
 
 impl Default for PogConfig {
@@ -325,6 +328,7 @@ impl Default for PogConfig {
             retry_limit: 7,
             retry_interval_secs: 60,
             time_tolerance_secs: 5,
+            cpu_test_mode: false,
         }
     }
 }

@@ -20,6 +20,16 @@ pub enum ScoringProfile {
     Sn27V183,
 }
 
+impl ScoringProfile {
+    /// The name the file uses (`profile = "…"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoringProfile::Default => "default",
+            ScoringProfile::Sn27V183 => "sn27-v1.8.3",
+        }
+    }
+}
+
 /// One row of the GPU identification and scoring table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -170,6 +170,14 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
         );
     }
 
+    if pog.cpu_test_mode {
+        out.warn(
+            &["validator", "pog", "cpu_test_mode"],
+            "on: miners are tested with the worker's CPU mode, which proves no GPU; for tests \
+             and demos only, never on a real subnet",
+        );
+    }
+
     scoring(&mut out, config);
 
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.filter) {
@@ -236,6 +244,9 @@ fn scoring(out: &mut Findings, config: &Config) {
             );
         }
     }
+    // The profile's own pairs may name models an operator's table left out: they then simply
+    // never apply. Pairs the operator wrote are checked for typos.
+    let own_pairs = s.tolerance_pairs != ScoringConfig::for_profile(s.profile).tolerance_pairs;
     for (i, pair) in s.tolerance_pairs.iter().enumerate() {
         let key = ["scoring", "tolerance_pairs", &i.to_string()].map(String::from);
         if pair[0] == pair[1] {
@@ -246,11 +257,11 @@ fn scoring(out: &mut Findings, config: &Config) {
             .filter(|name| !names.contains(name.as_str()))
             .map(|name| format!("{name:?}"))
             .collect();
-        if !missing.is_empty() {
-            out.error_at(
+        if own_pairs && !missing.is_empty() {
+            out.warn_at(
                 key,
                 &format!(
-                    "names models missing from scoring.gpu: {}",
+                    "names models missing from scoring.gpu: {}; the pair never applies",
                     missing.join(", ")
                 ),
             );
@@ -307,6 +318,11 @@ impl Findings {
     fn error_at(&mut self, path: impl Into<Vec<String>>, message: &str) {
         self.0
             .push((Severity::Error, path.into(), message.to_owned()));
+    }
+
+    fn warn_at(&mut self, path: impl Into<Vec<String>>, message: &str) {
+        self.0
+            .push((Severity::Warning, path.into(), message.to_owned()));
     }
 
     fn warn(&mut self, path: &[&str], message: &str) {
@@ -414,7 +430,6 @@ mod tests {
         for expected in [
             "miner.ssh_port",
             "wallet.password_file",
-            "scoring.tolerance_pairs.5",
             "scoring.gpu.17.name",
         ] {
             assert!(
@@ -422,6 +437,20 @@ mod tests {
                 "{expected} in {errors:?}"
             );
         }
+        // A pair the operator wrote naming a model the table lacks is a likely typo.
+        assert!(keys(&c, Severity::Warning).contains(&"scoring.tolerance_pairs.5".to_string()));
+    }
+
+    /// A table of one's own does not make the profile's pairs an error: pairs naming models
+    /// the table lacks never apply.
+    #[test]
+    fn the_profiles_pairs_may_name_models_a_table_lacks() {
+        let mut c = valid();
+        c.scoring.gpu.truncate(1);
+        assert!(keys(&c, Severity::Error).is_empty(), "{:?}", validate(&c));
+        assert!(!keys(&c, Severity::Warning)
+            .iter()
+            .any(|k| k.starts_with("scoring.tolerance_pairs")));
     }
 
     #[test]

@@ -24,6 +24,10 @@ use crate::pog::worker_output::{
     MAX_LINE_BYTES, MAX_RESPONSES_BYTES,
 };
 
+/// The interpreter every SN27 container provides (the runtime image links it when the base
+/// image has only `python3`).
+pub const CONTAINER_PYTHON: &str = "/opt/conda/bin/python";
+
 /// Where the worker and its inputs go inside the container.
 pub const WORKER_PATH: &str = "/tmp/sn27-pog-worker.py";
 const SEEDS_PATH: &str = "/tmp/sn27-pog-seeds.json";
@@ -74,6 +78,38 @@ impl Remote for crate::ssh::Session {
     }
 }
 
+/// A container on this host's engine, driven with `docker exec` (`sn27 bench --container`
+/// runs the validator's steps this way, without SSH).
+pub struct ContainerShell {
+    pub engine: crate::docker::ContainerEngine,
+    pub id: String,
+}
+
+#[async_trait]
+impl Remote for ContainerShell {
+    async fn run(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<RemoteOutput, String> {
+        let started = std::time::Instant::now();
+        let argv = ["sh", "-c", command];
+        let exec = self.engine.exec_bytes(&self.id, &argv, stdin, limit);
+        let out = tokio::time::timeout(timeout, exec)
+            .await
+            .map_err(|_| format!("no end within {timeout:?}"))?
+            .map_err(|e| crate::report::Report(&e).to_string())?;
+        Ok(RemoteOutput {
+            status: Some(out.exit_code),
+            stdout: out.stdout,
+            stderr: out.stderr,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
 /// How a test is run and judged.
 #[derive(Debug, Clone)]
 pub struct PogSettings {
@@ -96,6 +132,40 @@ pub struct PogSettings {
     /// The identified model must be the reported one (after the tolerance pairs), as v2.1+
     /// validators require.
     pub require_reported_name: bool,
+}
+
+impl PogSettings {
+    /// The settings `[validator.pog]` and `[scoring]` describe.
+    pub fn from_config(
+        pog: &crate::config::PogConfig,
+        scoring: &crate::config::ScoringConfig,
+    ) -> Self {
+        PogSettings {
+            python: CONTAINER_PYTHON.into(),
+            cpu_test_mode: pog.cpu_test_mode,
+            merkle_buffer: crate::pog::sizes::MERKLE_BUFFER_V1,
+            pass_rule: PassRule::V1,
+            time_tolerance_secs: pog.time_tolerance_secs as f64,
+            step_timeout: Duration::from_secs(pog.attempt_timeout_secs.clamp(10, 120)),
+            compute_timeout: Duration::from_secs(pog.attempt_timeout_secs.max(10)),
+            models: scoring
+                .gpu
+                .iter()
+                .map(|m| ModelSpec {
+                    name: m.name.clone(),
+                    fp16_tflops: m.fp16_tflops,
+                    fp32_tflops: m.fp32_tflops,
+                    vram_gb: m.vram_gb,
+                })
+                .collect(),
+            tolerance_pairs: scoring
+                .tolerance_pairs
+                .iter()
+                .map(|[a, b]| (a.clone(), b.clone()))
+                .collect(),
+            require_reported_name: false,
+        }
+    }
 }
 
 /// Why a test failed: the step and what went wrong there.

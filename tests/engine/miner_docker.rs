@@ -3,7 +3,7 @@
 //! sequence in Python (bittensor 10.5, cryptography, paramiko), with SSH logins checked from
 //! inside the container, owner-only actions, crash recovery and bad input.
 //!
-//! Needs dockerd and the `sn27-test-base:bookworm` image (`tests/setup-docker.sh`, which
+//! Needs dockerd and the `sn27-test-base:bookworm-py` image (`tests/setup-docker.sh`, which
 //! `tests/run.sh` runs). The tests share one engine and take turns.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -23,7 +23,7 @@ use sn27::wallet::{KeyRole, PasswordSource, Wallet};
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn base_image() -> String {
-    std::env::var("SN27_TEST_BASE_IMAGE").unwrap_or_else(|_| "sn27-test-base:bookworm".into())
+    std::env::var("SN27_TEST_BASE_IMAGE").unwrap_or_else(|_| "sn27-test-base:bookworm-py".into())
 }
 
 fn free_port() -> u16 {
