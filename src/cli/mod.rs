@@ -9,6 +9,7 @@ mod config_cmd;
 mod query_cmd;
 mod rent_cmd;
 mod run_cmd;
+mod scores_cmd;
 mod wallet_cmd;
 
 use std::path::PathBuf;
@@ -73,8 +74,8 @@ enum Command {
     /// Weights set on the subnet.
     #[command(subcommand)]
     Weights(chain_cmd::WeightsCommand),
-    /// Run the configured role as a service (the miner: serve the axon and rent containers)
-    /// until SIGINT or SIGTERM.
+    /// Run the configured role as a service until SIGINT or SIGTERM: a miner serves its axon
+    /// and rents containers; a validator tests miners, scores them and sets weights.
     Run(run_cmd::RunArgs),
     /// Rent a container from a miner (validators): by --hotkey, or the first miner by
     /// incentive that accepts --gpu-type.
@@ -93,6 +94,15 @@ enum Command {
     /// Restart, pause, resume or change the login key of a rental.
     #[command(subcommand)]
     Rental(rent_cmd::RentalCommand),
+    /// This validator's view of every uid: proven GPUs, newest Proof-of-GPU results, points,
+    /// weight, and why a zero is a zero.
+    Scores {
+        #[command(flatten)]
+        wallet: wallet_cmd::WalletArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure this machine's GPUs as a validator's Proof-of-GPU test will, and show the
     /// model and score that follow from the [scoring] table.
     Bench(bench_cmd::BenchArgs),
@@ -160,6 +170,7 @@ pub fn main() -> ExitCode {
                 Command::Release { hotkey } => rent_cmd::release(&source, &hotkey),
                 Command::Rental(command) => rent_cmd::rental(&source, command),
                 Command::Bench(args) => bench_cmd::run(&source, &args),
+                Command::Scores { wallet, json } => scores_cmd::run(&source, &wallet, json),
                 Command::Config(_) | Command::Wallet(_) | Command::Query(_) => {
                     unreachable!("handled above")
                 }

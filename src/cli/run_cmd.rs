@@ -30,29 +30,29 @@ fn parse_stage(text: &str) -> Result<Stage, String> {
 pub fn run(source: &ConfigSource, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let wallet = &args.wallet;
     let config = super::load_config(source)?;
-    match config.role {
-        Some(Role::Miner) => {}
-        Some(Role::Validator) => anyhow::bail!(
-            "role = \"validator\": the validator service (Proof-of-GPU rounds, scoring, weights) \
-             is not part of this build yet; the renting commands (`sn27 rent`, `sn27 rentals`) work"
-        ),
-        None => anyhow::bail!(
+    let Some(role) = config.role else {
+        anyhow::bail!(
             "set role = \"miner\" or \"validator\" in {}",
             source.path.display()
-        ),
-    }
+        );
+    };
     let selected = select_from(config.wallet.clone(), wallet)?;
     let hotkey = selected
         .wallet
         .keypair(KeyRole::Hotkey, &selected.passwords)
-        .context("loading the miner's hotkey")?;
+        .context("loading the hotkey")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let options = RunOptions {
-        crash_at: args.crash_at,
-    };
-    runtime.block_on(crate::miner::serve::run(config, hotkey, options))?;
+    match role {
+        Role::Miner => {
+            let options = RunOptions {
+                crash_at: args.crash_at,
+            };
+            runtime.block_on(crate::miner::serve::run(config, hotkey, options))?;
+        }
+        Role::Validator => runtime.block_on(crate::validator::serve::run(config, hotkey))?,
+    }
     Ok(ExitCode::SUCCESS)
 }

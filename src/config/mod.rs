@@ -36,14 +36,6 @@ pub const EXAMPLE: &str = include_str!("../../sn27.toml.example");
 /// what is missing; setting one draws a warning, so that no setting silently does nothing.
 pub(crate) const NOT_YET_USED: &[(&str, &str)] = &[
     (
-        "validator",
-        "the validator service (`role = \"validator\"` with `sn27 run`) is not part of this build yet",
-    ),
-    (
-        "scoring",
-        "scores are computed by the validator service, which is not part of this build yet",
-    ),
-    (
         "miner.whitelist_not_updated",
         "the miner does not check callers' served versions yet",
     ),
@@ -266,29 +258,40 @@ impl Default for MinerConfig {
     }
 }
 
-/// `[validator]`: which miners are queried and how Proof-of-GPU rounds run.
+/// `[validator]`: which miners are tested, and how weights are set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ValidatorConfig {
-    /// Query miners whose served version is not recognised.
-    pub whitelist_unrecognized: bool,
-    /// Run Proof-of-GPU hardware checks on miners.
-    pub perform_hardware_query: bool,
-    /// Miners queried per batch.
-    pub specs_batch_size: u32,
-    /// Percentage (0–100) of miners that must serve the current version before older ones
-    /// are dropped from queries.
+    /// Version int sent as the weights' `version_key` (and published with prometheus):
+    /// `100·major + 10·minor + patch` of the SN27 release spoken (183 = v1.8.3).
+    pub version: u32,
+    /// Served axon version below which miners are not tested, once more than
+    /// `whitelist_updated_threshold` percent of them serve at least this one; 0 = no gate.
+    pub min_miner_version: u32,
+    /// Percentage (0–100) of miners that must serve `min_miner_version` before older ones
+    /// are no longer tested.
     pub whitelist_updated_threshold: u8,
+    /// Test only the lowest uid of each axon IP address, as reference validators do.
+    pub one_uid_per_ip: bool,
+    /// Hotkeys (ss58) never tested (they score 0).
+    pub hotkey_blacklist: Vec<String>,
+    /// Coldkeys (ss58) whose hotkeys are never tested.
+    pub coldkey_blacklist: Vec<String>,
+    /// Blocks between two weight settings (the chain's own rate limit applies too).
+    pub weights_interval_blocks: u32,
     pub pog: PogConfig,
 }
 
 impl Default for ValidatorConfig {
     fn default() -> Self {
         ValidatorConfig {
-            whitelist_unrecognized: false,
-            perform_hardware_query: true,
-            specs_batch_size: 64,
+            version: 183,
+            min_miner_version: 0,
             whitelist_updated_threshold: 60,
+            one_uid_per_ip: true,
+            hotkey_blacklist: Vec::new(),
+            coldkey_blacklist: Vec::new(),
+            weights_interval_blocks: 100,
             pog: PogConfig::default(),
         }
     }
@@ -298,6 +301,10 @@ impl Default for ValidatorConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PogConfig {
+    /// Image asked for in the test allocation (`docker_requirement.base_image`).
+    pub base_image: String,
+    /// Ask whether a miner is free (`checking = true`) before allocating, as v1.x validators do.
+    pub check_availability: bool,
     /// Blocks between the starts of two rounds.
     pub interval_blocks: u32,
     /// A round starts after a random delay of up to this many seconds.
@@ -321,6 +328,8 @@ pub struct PogConfig {
 impl Default for PogConfig {
     fn default() -> Self {
         PogConfig {
+            base_image: "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime".into(),
+            check_availability: true,
             interval_blocks: 360,
             max_random_delay_secs: 900,
             concurrency: 64,

@@ -59,6 +59,9 @@ pub struct ScoringConfig {
     pub allocation_multiplier: f64,
     /// Upper bound of a miner's points (100 points = score 1.0).
     pub cap: f64,
+    /// Proof-of-GPU results kept per miner; the newest passing one among them is scored, so
+    /// one failed round does not zero a good miner.
+    pub history: u32,
     /// Pairs of model names that are hard to tell apart by benchmark; when the benchmark
     /// identifies one of a pair and the driver reports the other, the reported name is kept.
     pub tolerance_pairs: Vec<[String; 2]>,
@@ -79,6 +82,7 @@ impl ScoringConfig {
             full_score,
             allocation_multiplier,
             cap: 100.0,
+            history: 4,
             tolerance_pairs: TOLERANCE_PAIRS
                 .iter()
                 .map(|(a, b)| [a.to_string(), b.to_string()])

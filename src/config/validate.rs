@@ -92,15 +92,25 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
         &["miner", "min_validator_stake"],
         c.miner.min_validator_stake,
     );
-    for (field, list) in [
-        ("hotkey_whitelist", &c.miner.hotkey_whitelist),
-        ("hotkey_blacklist", &c.miner.hotkey_blacklist),
-        ("coldkey_whitelist", &c.miner.coldkey_whitelist),
-        ("coldkey_blacklist", &c.miner.coldkey_blacklist),
+    for (section, field, list) in [
+        ("miner", "hotkey_whitelist", &c.miner.hotkey_whitelist),
+        ("miner", "hotkey_blacklist", &c.miner.hotkey_blacklist),
+        ("miner", "coldkey_whitelist", &c.miner.coldkey_whitelist),
+        ("miner", "coldkey_blacklist", &c.miner.coldkey_blacklist),
+        (
+            "validator",
+            "hotkey_blacklist",
+            &c.validator.hotkey_blacklist,
+        ),
+        (
+            "validator",
+            "coldkey_blacklist",
+            &c.validator.coldkey_blacklist,
+        ),
     ] {
         for (i, address) in list.iter().enumerate() {
             if let Err(e) = PublicKey::from_ss58(address) {
-                out.error(&["miner", field, &i.to_string()], &e.to_string());
+                out.error(&[section, field, &i.to_string()], &e.to_string());
             }
         }
     }
@@ -136,10 +146,16 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
     );
     positive(
         &mut out,
-        &["validator", "specs_batch_size"],
-        c.validator.specs_batch_size.into(),
+        &["validator", "weights_interval_blocks"],
+        c.validator.weights_interval_blocks.into(),
     );
     let pog = &c.validator.pog;
+    if pog.base_image.trim().is_empty() {
+        out.error(
+            &["validator", "pog", "base_image"],
+            "must name an image, e.g. pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+        );
+    }
     for (field, value) in [
         ("interval_blocks", u64::from(pog.interval_blocks)),
         ("concurrency", u64::from(pog.concurrency)),
@@ -192,6 +208,7 @@ fn scoring(out: &mut Findings, config: &Config) {
         profile_departures(out, s);
     }
     positive(out, &["scoring", "max_gpus"], s.max_gpus.into());
+    positive(out, &["scoring", "history"], s.history.into());
     non_negative(out, &["scoring", "full_score"], s.full_score);
     non_negative(
         out,

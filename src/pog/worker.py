@@ -315,6 +315,12 @@ def pread_exact(fd, size, offset, what):
 # ---------------------------------------------------------------------------------------
 
 
+def python_product(rows, cols):
+    """The matrix product in pure Python (f64 sums), row by row: rows of the left factor and
+    columns of the right one."""
+    return [[sum(x * y for x, y in zip(row, col)) for col in cols] for row in rows]
+
+
 class CpuBackend:
     """--cpu-test: one fake device on the CPU, numpy if present, else pure Python."""
 
@@ -333,14 +339,13 @@ class CpuBackend:
 
     def time_matmul(self, side, fp16):
         # The test backend has no fp16 unit worth measuring: both benchmarks run in float32,
-        # and always in pure Python, so that the benchmark and the compute step scale alike
-        # (at these sizes a numpy call is all overhead, and the timing rule would compare
-        # noise with noise).
-        a = [[random.gauss(0.0, 1.0) for _ in range(side)] for _ in range(side)]
-        b_cols = list(zip(*[[random.gauss(0.0, 1.0) for _ in range(side)] for _ in range(side)]))
+        # and always with the pure-Python product the compute step uses without numpy, so
+        # that the two timings the timing rule compares scale alike (at these sizes a numpy
+        # call is all overhead, and the rule would compare noise with noise).
+        rows = [[random.gauss(0.0, 1.0) for _ in range(side)] for _ in range(side)]
+        cols = [[random.gauss(0.0, 1.0) for _ in range(side)] for _ in range(side)]
         start = time.perf_counter()
-        for row in a:
-            [sum(x * y for x, y in zip(row, col)) for col in b_cols]
+        python_product(rows, cols)
         return time.perf_counter() - start
 
     def _sequence(self, seed, length):
@@ -380,17 +385,16 @@ class CpuBackend:
             data = np.ascontiguousarray(np.matmul(a, b), dtype="<f4")
             t2 = time.perf_counter()
         else:
+            # A[i][c] = va[i + c] and B[c][j] = vb[c + j]: row i of A and column j of B are
+            # windows of the two sequences.
+            a_rows = [va[i:i + n] for i in range(n)]
+            b_cols = [vb[j:j + n] for j in range(n)]
             t1 = time.perf_counter()
-            rows = []
-            pack = struct.pack
-            fmt = f"<{n}f"
-            for i in range(n):
-                a_row = va[i:i + n]
-                # B[c][j] = vb[c + j]; the f64 sum is rounded to float32 by pack.
-                sums = [sum(x * y for x, y in zip(a_row, vb[j:j + n])) for j in range(n)]
-                rows.append(pack(fmt, *sums))
+            sums = python_product(a_rows, b_cols)
             t2 = time.perf_counter()
-            data = b"".join(rows)
+            fmt = f"<{n}f"
+            # The f64 sums are rounded to float32 by pack.
+            data = b"".join(struct.pack(fmt, *row) for row in sums)
         t3 = time.perf_counter()
         return data, {"generation": t1 - t0, "multiplication": t2 - t1, "transfer": t3 - t2}
 

@@ -13,5 +13,9 @@
 pub mod proof_of_gpu;
 pub mod renting;
 pub mod reveal;
+pub mod round;
 pub mod scoring;
+pub mod selection;
+pub mod serve;
+pub mod state;
 pub mod weights;

@@ -8,3 +8,4 @@ mod support;
 
 mod bench_container;
 mod miner_docker;
+mod validator_round;

@@ -1,0 +1,97 @@
+//! `sn27 scores`: what this validator thinks of every uid — the GPUs it proved, its newest
+//! Proof-of-GPU results, its points and weight, and why a zero is a zero. Read from the
+//! validator's state file and the chain, so it works while `sn27 run` runs and after it.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::wallet_cmd::{select_from, WalletArgs};
+use super::{connected, load_config};
+use crate::config::ConfigSource;
+use crate::validator::scoring::score_table;
+use crate::validator::selection::select;
+use crate::validator::serve::{rented_hotkeys, selection_rules};
+use crate::validator::state::StateFile;
+use crate::wallet::KeyRole;
+
+pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load_config(source)?;
+    let selected = select_from(config.wallet.clone(), wallet)?;
+    // The address is enough: no password is needed to read scores.
+    let me = selected
+        .wallet
+        .address(KeyRole::Hotkey)
+        .context("reading the validator's hotkey address")?;
+    let file = StateFile::new(&config.state_dir);
+    let state = file.load()?;
+    let (runtime, chain) = connected(&config)?;
+    let metagraph = runtime.block_on(chain.metagraph(config.chain.netuid))?;
+    let rules = selection_rules(&config.validator)?;
+    let selection = select(&metagraph, &me, &rules);
+    let rented = rented_hotkeys(&config.state_dir);
+    let rows = score_table(&metagraph, &selection, &state, &rented, &config.scoring)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "netuid": config.chain.netuid,
+                "block": metagraph.block,
+                "validator": me.to_ss58(),
+                "profile": config.scoring.profile.name(),
+                "last_round_block": state.last_round_block,
+                "last_weights_block": state.last_weights_block,
+                "uids": rows,
+            }))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "netuid {} at block {}; scoring profile {}; last round at block {}, last weights at block {}",
+        config.chain.netuid,
+        metagraph.block,
+        config.scoring.profile.name(),
+        state
+            .last_round_block
+            .map_or("-".to_string(), |b| b.to_string()),
+        state
+            .last_weights_block
+            .map_or("-".to_string(), |b| b.to_string()),
+    );
+    println!(
+        "{:>4}  {:<48}  {:<28}  {:<9}  {:>7}  {:>8}  {:>6}  note",
+        "uid", "hotkey", "proven GPUs", "last runs", "points", "weight", "u16"
+    );
+    for row in &rows {
+        let gpus = row
+            .spec
+            .as_ref()
+            .map_or("-".to_string(), |s| format!("{} × {}", s.gpus, s.model));
+        // Oldest first: P passed, F failed.
+        let runs: String = row
+            .results
+            .iter()
+            .map(|r| if r.spec.is_some() { 'P' } else { 'F' })
+            .collect();
+        let mut note = row.reason.clone().unwrap_or_default();
+        if row.rented {
+            note = format!(
+                "rented by this validator{}",
+                if note.is_empty() { "" } else { "; " }
+            ) + &note;
+        }
+        println!(
+            "{:>4}  {:<48}  {:<28}  {:<9}  {:>7.3}  {:>8.5}  {:>6}  {}",
+            row.uid,
+            row.hotkey,
+            gpus,
+            if runs.is_empty() { "-".into() } else { runs },
+            row.points,
+            row.weight,
+            row.weight_u16,
+            note
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

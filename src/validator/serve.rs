@@ -1,0 +1,389 @@
+//! `sn27 run` for the validator role: Proof-of-GPU rounds and weights, as supervised tasks.
+//!
+//! Start: the hotkey must be registered (else the `sn27 register` command is printed); the
+//! state of earlier runs is loaded. Then two tasks share it until SIGINT/SIGTERM:
+//! - rounds: one every `[validator.pog] interval_blocks` (the first at start), after a random
+//!   delay; each tests the queryable miners this validator does not rent, and ends before the
+//!   next is due, so rounds never overlap;
+//! - weights: whenever `weights_interval_blocks` have passed (and the chain's rate limit
+//!   allows), the score table is recomputed and set — directly, as hash commit-reveal or
+//!   timelocked, as the subnet requires — and due hash reveals are sent.
+//!
+//! A task that stops stops the service with an error (systemd restarts it).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::Mutex;
+
+use super::proof_of_gpu::PogSettings;
+use super::renting::RentalStore;
+use super::reveal::{reveal_due, submit_weights, RevealStore, WeightsOutcome};
+use super::round::{run_round, RoundContext};
+use super::scoring::{score_table, weights_of};
+use super::selection::{select, SelectionRules};
+use super::state::{StateFile, ValidatorState};
+use crate::backoff::Backoff;
+use crate::chain::{self, Chain, Metagraph};
+use crate::config::{Config, ValidatorConfig};
+use crate::dendrite::Dendrite;
+use crate::keys::{Keypair, PublicKey};
+use crate::report::Report;
+use crate::service::{Shutdown, Supervisor, TaskResult};
+
+/// Time the tasks get to finish after a stop signal (a round's releases among them).
+const DRAIN: Duration = Duration::from_secs(20);
+
+/// What both tasks share.
+struct Validator {
+    chain: Arc<dyn Chain>,
+    config: Config,
+    hotkey: Keypair,
+    state: Arc<Mutex<ValidatorState>>,
+    file: StateFile,
+    block_time: Duration,
+}
+
+/// The selection rules `[validator]` describes.
+pub fn selection_rules(config: &ValidatorConfig) -> anyhow::Result<SelectionRules> {
+    let keys = |list: &[String]| -> anyhow::Result<HashSet<PublicKey>> {
+        list.iter()
+            .map(|a| PublicKey::from_ss58(a).map_err(anyhow::Error::from))
+            .collect()
+    };
+    Ok(SelectionRules {
+        min_miner_version: config.min_miner_version,
+        updated_threshold: config.whitelist_updated_threshold,
+        one_uid_per_ip: config.one_uid_per_ip,
+        hotkey_blacklist: keys(&config.hotkey_blacklist)?,
+        coldkey_blacklist: keys(&config.coldkey_blacklist)?,
+    })
+}
+
+/// Hotkeys of the miners this validator rents (and so does not test).
+pub fn rented_hotkeys(state_dir: &std::path::Path) -> HashSet<String> {
+    match RentalStore::new(state_dir).list() {
+        Ok(rentals) => rentals
+            .into_iter()
+            .filter(|r| !r.pending)
+            .map(|r| r.miner_hotkey)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading this validator's rentals; treating none as rented");
+            HashSet::new()
+        }
+    }
+}
+
+/// Runs the validator until a stop signal.
+pub async fn run(config: Config, hotkey: Keypair) -> anyhow::Result<()> {
+    let netuid = config.chain.netuid;
+    let chain = chain::connect(&config.chain.network, &config.devnet_path()).await?;
+    let metagraph = chain.metagraph(netuid).await?;
+    if !metagraph
+        .neurons
+        .iter()
+        .any(|n| n.hotkey == hotkey.public())
+    {
+        anyhow::bail!(
+            "hotkey {} is not registered on netuid {netuid}; register it first with \
+             `sn27 register` (it burns the registration cost from the wallet's coldkey)",
+            hotkey.public()
+        );
+    }
+    selection_rules(&config.validator)?;
+    let status = chain.status().await?;
+    let file = StateFile::new(&config.state_dir);
+    let mut loaded = {
+        let file = file.clone();
+        tokio::task::spawn_blocking(move || file.load()).await??
+    };
+    // A round cut short by a stop or a crash is over: what it found counts.
+    loaded.round_in_progress = false;
+    tracing::info!(hotkey = %hotkey.public(), netuid, miners = loaded.miners.len(),
+        last_round = ?loaded.last_round_block, "validator starting");
+    let validator = Arc::new(Validator {
+        chain,
+        block_time: Duration::from_millis(status.block_time_ms.max(1)),
+        hotkey,
+        state: Arc::new(Mutex::new(loaded)),
+        file,
+        config,
+    });
+    let mut supervisor = Supervisor::new(DRAIN);
+    let shutdown = supervisor.shutdown();
+    supervisor.spawn(
+        "proof-of-gpu rounds",
+        validator.clone().rounds(shutdown.clone()),
+    );
+    supervisor.spawn("weights", validator.weights(shutdown));
+    supervisor.run().await?;
+    tracing::info!("validator stopped");
+    Ok(())
+}
+
+impl Validator {
+    async fn save(&self) {
+        let snapshot = self.state.lock().await.clone();
+        let file = self.file.clone();
+        match tokio::task::spawn_blocking(move || file.save(&snapshot)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "saving the validator state"),
+            Err(e) => tracing::error!(error = %e, "saving the validator state"),
+        }
+    }
+
+    /// Waits `duration` unless shutdown comes first (then `false`).
+    async fn pause(&self, duration: Duration, shutdown: &Shutdown) -> bool {
+        tokio::select! {
+            _ = shutdown.requested() => false,
+            _ = tokio::time::sleep(duration) => true,
+        }
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.block_time
+            .clamp(Duration::from_millis(200), Duration::from_secs(12))
+    }
+
+    /// The metagraph, with the state made to follow it (replaced and departed hotkeys lose
+    /// their history).
+    async fn metagraph(&self) -> Result<Metagraph, chain::ChainError> {
+        let metagraph = self.chain.metagraph(self.config.chain.netuid).await?;
+        let registered: Vec<(u16, String)> = metagraph
+            .neurons
+            .iter()
+            .map(|n| (n.uid, n.hotkey.to_ss58()))
+            .collect();
+        let dropped = self.state.lock().await.follow_metagraph(&registered);
+        if !dropped.is_empty() {
+            tracing::info!(
+                ?dropped,
+                "forgot the history of hotkeys that left or were replaced"
+            );
+            self.save().await;
+        }
+        Ok(metagraph)
+    }
+
+    /// The round loop.
+    async fn rounds(self: Arc<Self>, shutdown: Shutdown) -> TaskResult {
+        let pog = &self.config.validator.pog;
+        let interval = u64::from(pog.interval_blocks.max(1));
+        let context = Arc::new(RoundContext {
+            dendrite: Dendrite::new(self.hotkey.clone()),
+            settings: PogSettings::from_config(pog, &self.config.scoring),
+            base_image: pog.base_image.clone(),
+            check_availability: pog.check_availability,
+            attempt_timeout: Duration::from_secs(pog.attempt_timeout_secs.max(1)),
+            retry_limit: pog.retry_limit,
+            retry_interval: Duration::from_secs(pog.retry_interval_secs),
+            concurrency: pog.concurrency.max(1) as usize,
+            keep: self.config.scoring.history.max(1) as usize,
+        });
+        let rules = selection_rules(&self.config.validator).map_err(|e| e.to_string())?;
+        let mut backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(120));
+        loop {
+            let block = match self.chain.status().await {
+                Ok(status) => status.block,
+                Err(e) => {
+                    let retry = backoff.failed();
+                    if retry.report {
+                        tracing::warn!(error = %Report(&e), "reading the chain's block; retrying");
+                    }
+                    if !self.pause(retry.delay, &shutdown).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            let last = self.state.lock().await.last_round_block;
+            let due = last.map_or(block, |b| b.saturating_add(interval));
+            if block < due {
+                let wait = self.block_time * (due - block).min(u32::MAX as u64) as u32;
+                if !self
+                    .pause(wait.min(Duration::from_secs(60)), &shutdown)
+                    .await
+                {
+                    return Ok(());
+                }
+                continue;
+            }
+            let delay = rand::thread_rng().gen_range(0..=pog.max_random_delay_secs);
+            if delay > 0 {
+                tracing::info!(
+                    delay_secs = delay,
+                    "a Proof-of-GPU round starts after a random delay"
+                );
+                if !self.pause(Duration::from_secs(delay), &shutdown).await {
+                    return Ok(());
+                }
+            }
+            let metagraph = match self.metagraph().await {
+                Ok(m) => m,
+                Err(e) => {
+                    let retry = backoff.failed();
+                    if retry.report {
+                        tracing::warn!(error = %Report(&e), "reading the metagraph; retrying");
+                    }
+                    if !self.pause(retry.delay, &shutdown).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            backoff.succeeded();
+            let selection = select(&metagraph, &self.hotkey.public(), &rules);
+            let rented = rented_hotkeys(&self.config.state_dir);
+            let miners: Vec<_> = selection
+                .queryable
+                .iter()
+                .filter(|c| !rented.contains(&c.hotkey.to_ss58()))
+                .cloned()
+                .collect();
+            {
+                let mut state = self.state.lock().await;
+                state.last_round_block = Some(metagraph.block);
+                state.round_in_progress = true;
+            }
+            self.save().await;
+            // The round ends before the next one is due.
+            let length = self.block_time * interval.min(u32::MAX as u64) as u32;
+            let deadline = tokio::time::Instant::now() + length.saturating_sub(self.block_time);
+            tracing::info!(
+                block = metagraph.block,
+                miners = miners.len(),
+                rented = rented.len(),
+                excluded = selection.excluded.len(),
+                "Proof-of-GPU round started"
+            );
+            let (passed, tested) = run_round(
+                context.clone(),
+                miners,
+                self.state.clone(),
+                self.file.clone(),
+                metagraph.block,
+                deadline,
+                shutdown.clone(),
+            )
+            .await;
+            if shutdown.is_requested() {
+                return Ok(());
+            }
+            self.state.lock().await.round_in_progress = false;
+            self.save().await;
+            tracing::info!(passed, tested, "Proof-of-GPU round finished");
+        }
+    }
+
+    /// The weights loop.
+    async fn weights(self: Arc<Self>, shutdown: Shutdown) -> TaskResult {
+        let netuid = self.config.chain.netuid;
+        let store = RevealStore::new(
+            self.config
+                .state_dir
+                .join("validator")
+                .join("pending-reveals.json"),
+        );
+        let rules = selection_rules(&self.config.validator).map_err(|e| e.to_string())?;
+        let interval = u64::from(self.config.validator.weights_interval_blocks.max(1));
+        let mut backoff = Backoff::new(self.poll_interval(), Duration::from_secs(300));
+        let mut wait = Duration::ZERO;
+        loop {
+            if !self.pause(wait, &shutdown).await {
+                return Ok(());
+            }
+            wait = self.poll_interval();
+            match reveal_due(self.chain.as_ref(), &store, &self.hotkey).await {
+                Ok(0) => {}
+                Ok(revealed) => tracing::info!(revealed, "committed weights revealed"),
+                Err(e) => tracing::warn!(error = %Report(&e), "revealing committed weights"),
+            }
+            let block = match self.chain.status().await {
+                Ok(status) => status.block,
+                Err(_) => continue,
+            };
+            let last = self.state.lock().await.last_weights_block;
+            if last.is_some_and(|last| block < last.saturating_add(interval)) {
+                continue;
+            }
+            match self.set_weights(netuid, &rules, &store).await {
+                Ok(Some(outcome)) => {
+                    backoff.succeeded();
+                    tracing::info!(block, ?outcome, "weights sent");
+                    self.state.lock().await.last_weights_block = Some(block);
+                    self.save().await;
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    let retry = backoff.failed();
+                    if retry.report {
+                        tracing::warn!(%reason, next_try = ?retry.delay, "setting weights failed");
+                    }
+                    wait = retry.delay;
+                }
+            }
+        }
+    }
+
+    /// Computes the score table and sends its weights; `None` when there is nothing to send.
+    async fn set_weights(
+        &self,
+        netuid: u16,
+        rules: &SelectionRules,
+        store: &RevealStore,
+    ) -> Result<Option<WeightsOutcome>, String> {
+        let metagraph = self.metagraph().await.map_err(|e| e.to_string())?;
+        // As the SDK does: only try once the chain's rate limit has passed since this
+        // validator's last update.
+        let hyperparameters = self
+            .chain
+            .hyperparameters(netuid)
+            .await
+            .map_err(|e| e.to_string())?;
+        let me = self.hotkey.public();
+        if let Some(own) = metagraph.neurons.iter().find(|n| n.hotkey == me) {
+            let since = metagraph.block.saturating_sub(own.last_update);
+            if own.last_update != 0 && since <= hyperparameters.weights_rate_limit {
+                tracing::debug!(
+                    since,
+                    limit = hyperparameters.weights_rate_limit,
+                    "the chain's weights rate limit has not passed yet"
+                );
+                return Ok(None);
+            }
+        }
+        let selection = select(&metagraph, &me, rules);
+        let rented = rented_hotkeys(&self.config.state_dir);
+        let rows = {
+            let state = self.state.lock().await;
+            score_table(
+                &metagraph,
+                &selection,
+                &state,
+                &rented,
+                &self.config.scoring,
+            )
+            .map_err(|e| e.to_string())?
+        };
+        let (dests, values) = weights_of(&rows);
+        if dests.is_empty() {
+            tracing::debug!("no miner has a score yet; no weights to set");
+            return Ok(None);
+        }
+        submit_weights(
+            self.chain.as_ref(),
+            store,
+            &self.hotkey,
+            netuid,
+            &dests,
+            &values,
+            u64::from(self.config.validator.version),
+        )
+        .await
+        .map(Some)
+        .map_err(|e| Report(&e).to_string())
+    }
+}
