@@ -37,17 +37,40 @@ pub fn init(format: LogFormat, filter: &str) -> Option<String> {
             })
             .ok()
     });
+    let from_rust_log = from_env.is_some();
     let filter = from_env
         .or_else(|| EnvFilter::try_new(filter).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let (layer, output_note) = output_layer(format);
     notes.extend(output_note);
     let note = (!notes.is_empty()).then(|| notes.join("; "));
     // A second init (tests) leaves the first subscriber in place; that is fine.
-    let _ = Registry::default()
+    if Registry::default()
         .with(layer.with_filter(filter))
-        .try_init();
+        .try_init()
+        .is_ok()
+    {
+        let _ = FILTER.set((handle, from_rust_log));
+    }
     note
+}
+
+/// The installed filter, and whether `RUST_LOG` chose it (then the configuration's does not
+/// apply, on a reload either).
+static FILTER: std::sync::OnceLock<(
+    tracing_subscriber::reload::Handle<EnvFilter, Registry>,
+    bool,
+)> = std::sync::OnceLock::new();
+
+/// Replaces the configured filter (a reload of `[log] filter`); says why not when it cannot.
+pub fn set_filter(filter: &str) -> Result<(), String> {
+    let (handle, from_rust_log) = FILTER.get().ok_or("logging is not initialised")?;
+    if *from_rust_log {
+        return Err("RUST_LOG chose the filter; it stays".into());
+    }
+    let filter = EnvFilter::try_new(filter).map_err(|e| format!("not a valid filter: {e}"))?;
+    handle.reload(filter).map_err(|e| e.to_string())
 }
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;

@@ -49,10 +49,13 @@ pub fn run(source: &ConfigSource, args: &RunArgs) -> anyhow::Result<ExitCode> {
         Role::Miner => {
             let options = RunOptions {
                 crash_at: args.crash_at,
+                source: source.clone(),
             };
             runtime.block_on(crate::miner::serve::run(config, hotkey, options))?;
         }
-        Role::Validator => runtime.block_on(crate::validator::serve::run(config, hotkey))?,
+        Role::Validator => {
+            runtime.block_on(crate::validator::serve::run(config, hotkey, source.clone()))?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -369,6 +369,41 @@ impl Config {
             .unwrap_or_else(|| self.state_dir.join("devnet.sqlite"))
     }
 
+    /// The dotted keys whose values differ between `self` and `other`, for a reload's report.
+    pub fn changed_keys(&self, other: &Config) -> Vec<String> {
+        fn walk(
+            path: &str,
+            a: Option<&toml::Value>,
+            b: Option<&toml::Value>,
+            out: &mut Vec<String>,
+        ) {
+            match (a, b) {
+                (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
+                    let keys: std::collections::BTreeSet<&String> =
+                        x.keys().chain(y.keys()).collect();
+                    for key in keys {
+                        let child = if path.is_empty() {
+                            key.clone()
+                        } else {
+                            format!("{path}.{key}")
+                        };
+                        walk(&child, x.get(key), y.get(key), out);
+                    }
+                }
+                (a, b) if a != b => out.push(path.to_string()),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            "",
+            toml::Value::try_from(self).ok().as_ref(),
+            toml::Value::try_from(other).ok().as_ref(),
+            &mut out,
+        );
+        out
+    }
+
     /// The defaults that apply to a file choosing `profile`.
     pub fn defaults_for(profile: ScoringProfile) -> Self {
         Config {
@@ -478,6 +513,24 @@ mod tests {
                 role: Some(Role::Miner),
                 ..Config::default()
             }
+        );
+    }
+
+    #[test]
+    fn changed_keys_name_each_difference() {
+        let a = Config::default();
+        let mut b = a.clone();
+        assert!(a.changed_keys(&b).is_empty());
+        b.miner.min_validator_stake = 1.0;
+        b.log.filter = "debug".into();
+        b.axon.external_ip = Some("203.0.113.1".parse().unwrap());
+        assert_eq!(
+            a.changed_keys(&b),
+            [
+                "axon.external_ip",
+                "log.filter",
+                "miner.min_validator_stake"
+            ]
         );
     }
 

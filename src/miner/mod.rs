@@ -521,10 +521,16 @@ impl Allocations {
         released
     }
 
-    /// Releases expired allocations until shutdown (a supervised task).
-    pub async fn run_expiry(self: Arc<Self>, shutdown: Shutdown) -> crate::service::TaskResult {
+    /// Releases expired allocations until shutdown (a supervised task); each pass beats
+    /// `heartbeat`, which the systemd watchdog watches.
+    pub async fn run_expiry(
+        self: Arc<Self>,
+        shutdown: Shutdown,
+        heartbeat: crate::service::Heartbeat,
+    ) -> crate::service::TaskResult {
         let mut retries = HashMap::new();
         loop {
+            heartbeat.beat();
             tokio::select! {
                 _ = shutdown.requested() => return Ok(()),
                 _ = tokio::time::sleep(EXPIRY_TICK) => { self.expire(&mut retries).await; }

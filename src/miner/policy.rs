@@ -7,7 +7,7 @@
 //! Priority is the caller's stake plus a per-synapse offset (Allocate 3, Challenge 2, Specs 1).
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::axon::{AccessPolicy, Admission};
 use crate::config::MinerConfig;
@@ -88,6 +88,26 @@ impl AccessPolicy for MinerAccessPolicy {
             priority: neuron.stake + priority_offset(synapse),
             neuron: Some(neuron.clone()),
         })
+    }
+}
+
+/// The caller policy in force, replaceable while the axon serves (a reload with SIGHUP).
+pub struct CurrentPolicy(RwLock<Arc<MinerAccessPolicy>>);
+
+impl CurrentPolicy {
+    pub fn new(policy: MinerAccessPolicy) -> Self {
+        CurrentPolicy(RwLock::new(Arc::new(policy)))
+    }
+
+    pub fn replace(&self, policy: MinerAccessPolicy) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+    }
+}
+
+impl AccessPolicy for CurrentPolicy {
+    fn admit(&self, caller: &PublicKey, synapse: &str) -> Result<Admission, String> {
+        let policy = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
+        policy.admit(caller, synapse)
     }
 }
 

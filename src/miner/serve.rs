@@ -14,12 +14,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::journal::{Journal, Stage};
-use super::policy::MinerAccessPolicy;
+use super::policy::{CurrentPolicy, MinerAccessPolicy};
 use super::{AllocationError, Allocations, Answer, EngineSettings};
 use crate::axon::{Axon, Caller, Limits};
 use crate::backoff::Backoff;
 use crate::chain::{self, publish_axon, AxonInfo, Chain, ServeOutcome};
-use crate::config::{AxonConfig, Config};
+use crate::config::{AxonConfig, Config, ConfigSource};
 use crate::docker::ContainerEngine;
 use crate::keys::Keypair;
 use crate::metagraph::SharedMetagraph;
@@ -33,11 +33,24 @@ pub const METAGRAPH_RESYNC: Duration = Duration::from_secs(120);
 const DRAIN: Duration = Duration::from_secs(15);
 
 /// Options of `sn27 run` that are not configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// See [`EngineSettings::crash_at`].
     pub crash_at: Option<Stage>,
+    /// Where the configuration came from, read again on SIGHUP.
+    pub source: ConfigSource,
 }
+
+/// Keys a reload applies while the miner runs; any other change waits for a restart.
+const RELOADABLE: &[&str] = &[
+    "log.filter",
+    "miner.whitelist_not_enough_stake",
+    "miner.min_validator_stake",
+    "miner.hotkey_whitelist",
+    "miner.hotkey_blacklist",
+    "miner.coldkey_whitelist",
+    "miner.coldkey_blacklist",
+];
 
 /// The axon address to publish on chain: `[axon] external_ip` (or, unset, the address of the
 /// interface that routes to the internet) and `external_port` (or `port`). `sn27 run` and
@@ -119,9 +132,12 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
     }
 
     let shared = Arc::new(SharedMetagraph::new(metagraph.snapshot()));
-    let policy = Arc::new(MinerAccessPolicy::new(&config.miner, shared.clone())?);
+    let policy = Arc::new(CurrentPolicy::new(MinerAccessPolicy::new(
+        &config.miner,
+        shared.clone(),
+    )?));
     let engine = allocations.clone();
-    let axon = Axon::new(hotkey.public(), policy, Limits::default())
+    let axon = Axon::new(hotkey.public(), policy.clone(), Limits::default())
         .attach(move |mut synapse: Synapse<Allocate>, caller: Caller| {
             let engine = engine.clone();
             async move {
@@ -141,6 +157,56 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
 
     let mut supervisor = Supervisor::new(DRAIN);
     let shutdown = supervisor.shutdown();
+    let heartbeat = supervisor.heartbeat("lease expiry", Duration::from_secs(30));
+    let running = Arc::new(std::sync::Mutex::new(config.clone()));
+    let reload_metagraph = shared.clone();
+    supervisor.on_reload(move || {
+        let (source, running, policy, shared) = (
+            options.source.clone(),
+            running.clone(),
+            policy.clone(),
+            reload_metagraph.clone(),
+        );
+        Box::pin(async move {
+            let loaded = tokio::task::spawn_blocking(move || crate::config::load(&source))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            let new = loaded.config;
+            let mut current = running.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = current.changed_keys(&new);
+            let (live, later): (Vec<&String>, Vec<&String>) = changed
+                .iter()
+                .partition(|key| RELOADABLE.iter().any(|r| key.starts_with(r)));
+            if changed.iter().any(|k| k.starts_with("miner.")) {
+                policy.replace(
+                    MinerAccessPolicy::new(&new.miner, shared.clone())
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            if current.log.filter != new.log.filter {
+                crate::logging::set_filter(&new.log.filter)?;
+            }
+            for key in &later {
+                tracing::warn!(key = %key, "changed in the file, but applies only after a restart");
+            }
+            let applied: Vec<&str> = live.iter().map(|k| k.as_str()).collect();
+            let mut kept = current.clone();
+            kept.miner.whitelist_not_enough_stake = new.miner.whitelist_not_enough_stake;
+            kept.miner.min_validator_stake = new.miner.min_validator_stake;
+            kept.miner.hotkey_whitelist = new.miner.hotkey_whitelist.clone();
+            kept.miner.hotkey_blacklist = new.miner.hotkey_blacklist.clone();
+            kept.miner.coldkey_whitelist = new.miner.coldkey_whitelist.clone();
+            kept.miner.coldkey_blacklist = new.miner.coldkey_blacklist.clone();
+            kept.log.filter = new.log.filter.clone();
+            *current = kept;
+            Ok(if applied.is_empty() {
+                "nothing that applies while running changed".to_string()
+            } else {
+                format!("applied {}", applied.join(", "))
+            })
+        })
+    });
     supervisor.spawn("axon", {
         let shutdown = shutdown.clone();
         async move {
@@ -152,13 +218,17 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
     });
     supervisor.spawn(
         "lease expiry",
-        allocations.clone().run_expiry(shutdown.clone()),
+        allocations.clone().run_expiry(shutdown.clone(), heartbeat),
     );
     supervisor.spawn(
         "metagraph resync",
         resync_metagraph(chain.clone(), netuid, shared, shutdown),
     );
-    supervisor.run().await?;
+    let status = format!(
+        "miner {} serving on {address} (netuid {netuid})",
+        hotkey.public()
+    );
+    supervisor.run(&status).await?;
     tracing::info!("stopped; containers keep running and are reconciled at the next start");
     Ok(())
 }

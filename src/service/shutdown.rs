@@ -51,22 +51,6 @@ impl ShutdownTrigger {
     }
 }
 
-/// Waits for SIGINT or SIGTERM and names it.
-pub async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,11 +27,11 @@ use super::selection::{select, SelectionRules};
 use super::state::{StateFile, ValidatorState};
 use crate::backoff::Backoff;
 use crate::chain::{self, Chain, Metagraph};
-use crate::config::{Config, ValidatorConfig};
+use crate::config::{Config, ConfigSource, ValidatorConfig};
 use crate::dendrite::Dendrite;
 use crate::keys::{Keypair, PublicKey};
 use crate::report::Report;
-use crate::service::{Shutdown, Supervisor, TaskResult};
+use crate::service::{Heartbeat, ReloadResult, Shutdown, Supervisor, TaskResult};
 
 /// Time the tasks get to finish after a stop signal (a round's releases among them).
 const DRAIN: Duration = Duration::from_secs(20);
@@ -39,7 +39,8 @@ const DRAIN: Duration = Duration::from_secs(20);
 /// What both tasks share.
 struct Validator {
     chain: Arc<dyn Chain>,
-    config: Config,
+    /// The configuration in force; a reload (SIGHUP) replaces the parts that apply live.
+    config: std::sync::RwLock<Config>,
     hotkey: Keypair,
     state: Arc<Mutex<ValidatorState>>,
     file: StateFile,
@@ -77,8 +78,12 @@ pub fn rented_hotkeys(state_dir: &std::path::Path) -> HashSet<String> {
     }
 }
 
+/// Keys a reload applies while the validator runs (they are read afresh for every round and
+/// every weights setting); any other change waits for a restart.
+const RELOADABLE: &[&str] = &["log.filter", "validator.", "scoring."];
+
 /// Runs the validator until a stop signal.
-pub async fn run(config: Config, hotkey: Keypair) -> anyhow::Result<()> {
+pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyhow::Result<()> {
     let netuid = config.chain.netuid;
     let chain = chain::connect(&config.chain.network, &config.devnet_path()).await?;
     let metagraph = chain.metagraph(netuid).await?;
@@ -110,21 +115,74 @@ pub async fn run(config: Config, hotkey: Keypair) -> anyhow::Result<()> {
         hotkey,
         state: Arc::new(Mutex::new(loaded)),
         file,
-        config,
+        config: std::sync::RwLock::new(config),
     });
     let mut supervisor = Supervisor::new(DRAIN);
     let shutdown = supervisor.shutdown();
+    let heartbeat = supervisor.heartbeat(
+        "weights",
+        validator.poll_interval() * 4 + Duration::from_secs(150),
+    );
+    let reloading = validator.clone();
+    supervisor.on_reload(move || {
+        let (validator, source) = (reloading.clone(), source.clone());
+        Box::pin(async move { validator.reload(source).await })
+    });
     supervisor.spawn(
         "proof-of-gpu rounds",
         validator.clone().rounds(shutdown.clone()),
     );
-    supervisor.spawn("weights", validator.weights(shutdown));
-    supervisor.run().await?;
+    supervisor.spawn("weights", validator.clone().weights(shutdown, heartbeat));
+    let status = format!("validator {} on netuid {netuid}", validator.hotkey.public());
+    supervisor.run(&status).await?;
     tracing::info!("validator stopped");
     Ok(())
 }
 
 impl Validator {
+    /// The configuration in force.
+    fn config(&self) -> Config {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the file again and applies what can change while running.
+    async fn reload(&self, source: ConfigSource) -> ReloadResult {
+        let loaded = tokio::task::spawn_blocking(move || crate::config::load(&source))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let new = loaded.config;
+        selection_rules(&new.validator).map_err(|e| e.to_string())?;
+        let mut current = self.config.write().unwrap_or_else(|e| e.into_inner());
+        let changed = current.changed_keys(&new);
+        let (live, later): (Vec<&String>, Vec<&String>) = changed
+            .iter()
+            .partition(|key| RELOADABLE.iter().any(|r| key.starts_with(r)));
+        for key in &later {
+            tracing::warn!(key = %key, "changed in the file, but applies only after a restart");
+        }
+        if current.log.filter != new.log.filter {
+            crate::logging::set_filter(&new.log.filter)?;
+        }
+        current.log = new.log.clone();
+        current.validator = new.validator.clone();
+        current.scoring = new.scoring.clone();
+        Ok(if live.is_empty() {
+            "nothing that applies while running changed".to_string()
+        } else {
+            format!(
+                "applied {}",
+                live.iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+
     async fn save(&self) {
         let snapshot = self.state.lock().await.clone();
         let file = self.file.clone();
@@ -151,7 +209,8 @@ impl Validator {
     /// The metagraph, with the state made to follow it (replaced and departed hotkeys lose
     /// their history).
     async fn metagraph(&self) -> Result<Metagraph, chain::ChainError> {
-        let metagraph = self.chain.metagraph(self.config.chain.netuid).await?;
+        let netuid = self.config().chain.netuid;
+        let metagraph = self.chain.metagraph(netuid).await?;
         let registered: Vec<(u16, String)> = metagraph
             .neurons
             .iter()
@@ -170,20 +229,7 @@ impl Validator {
 
     /// The round loop.
     async fn rounds(self: Arc<Self>, shutdown: Shutdown) -> TaskResult {
-        let pog = &self.config.validator.pog;
-        let interval = u64::from(pog.interval_blocks.max(1));
-        let context = Arc::new(RoundContext {
-            dendrite: Dendrite::new(self.hotkey.clone()),
-            settings: PogSettings::from_config(pog, &self.config.scoring),
-            base_image: pog.base_image.clone(),
-            check_availability: pog.check_availability,
-            attempt_timeout: Duration::from_secs(pog.attempt_timeout_secs.max(1)),
-            retry_limit: pog.retry_limit,
-            retry_interval: Duration::from_secs(pog.retry_interval_secs),
-            concurrency: pog.concurrency.max(1) as usize,
-            keep: self.config.scoring.history.max(1) as usize,
-        });
-        let rules = selection_rules(&self.config.validator).map_err(|e| e.to_string())?;
+        let dendrite = Dendrite::new(self.hotkey.clone());
         let mut backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(120));
         loop {
             let block = match self.chain.status().await {
@@ -199,6 +245,9 @@ impl Validator {
                     continue;
                 }
             };
+            let config = self.config();
+            let pog = &config.validator.pog;
+            let interval = u64::from(pog.interval_blocks.max(1));
             let last = self.state.lock().await.last_round_block;
             let due = last.map_or(block, |b| b.saturating_add(interval));
             if block < due {
@@ -235,8 +284,20 @@ impl Validator {
                 }
             };
             backoff.succeeded();
+            let rules = selection_rules(&config.validator).map_err(|e| e.to_string())?;
+            let context = Arc::new(RoundContext {
+                dendrite: dendrite.clone(),
+                settings: PogSettings::from_config(pog, &config.scoring),
+                base_image: pog.base_image.clone(),
+                check_availability: pog.check_availability,
+                attempt_timeout: Duration::from_secs(pog.attempt_timeout_secs.max(1)),
+                retry_limit: pog.retry_limit,
+                retry_interval: Duration::from_secs(pog.retry_interval_secs),
+                concurrency: pog.concurrency.max(1) as usize,
+                keep: config.scoring.history.max(1) as usize,
+            });
             let selection = select(&metagraph, &self.hotkey.public(), &rules);
-            let rented = rented_hotkeys(&self.config.state_dir);
+            let rented = rented_hotkeys(&config.state_dir);
             let miners: Vec<_> = selection
                 .queryable
                 .iter()
@@ -278,24 +339,30 @@ impl Validator {
         }
     }
 
-    /// The weights loop.
-    async fn weights(self: Arc<Self>, shutdown: Shutdown) -> TaskResult {
-        let netuid = self.config.chain.netuid;
+    /// The weights loop; each pass beats `heartbeat`, which the systemd watchdog watches.
+    async fn weights(self: Arc<Self>, shutdown: Shutdown, heartbeat: Heartbeat) -> TaskResult {
+        let config = self.config();
         let store = RevealStore::new(
-            self.config
+            config
                 .state_dir
                 .join("validator")
                 .join("pending-reveals.json"),
         );
-        let rules = selection_rules(&self.config.validator).map_err(|e| e.to_string())?;
-        let interval = u64::from(self.config.validator.weights_interval_blocks.max(1));
-        let mut backoff = Backoff::new(self.poll_interval(), Duration::from_secs(300));
+        // The longest pause stays well inside the heartbeat's period.
+        let mut backoff = Backoff::new(self.poll_interval(), Duration::from_secs(120));
         let mut wait = Duration::ZERO;
         loop {
+            heartbeat.beat();
             if !self.pause(wait, &shutdown).await {
                 return Ok(());
             }
             wait = self.poll_interval();
+            let config = self.config();
+            let interval = u64::from(config.validator.weights_interval_blocks.max(1));
+            let rules = match selection_rules(&config.validator) {
+                Ok(rules) => rules,
+                Err(e) => return Err(e.to_string()),
+            };
             match reveal_due(self.chain.as_ref(), &store, &self.hotkey).await {
                 Ok(0) => {}
                 Ok(revealed) => tracing::info!(revealed, "committed weights revealed"),
@@ -309,7 +376,7 @@ impl Validator {
             if last.is_some_and(|last| block < last.saturating_add(interval)) {
                 continue;
             }
-            match self.set_weights(netuid, &rules, &store).await {
+            match self.set_weights(&config, &rules, &store).await {
                 Ok(Some(outcome)) => {
                     backoff.succeeded();
                     tracing::info!(block, ?outcome, "weights sent");
@@ -331,10 +398,11 @@ impl Validator {
     /// Computes the score table and sends its weights; `None` when there is nothing to send.
     async fn set_weights(
         &self,
-        netuid: u16,
+        config: &Config,
         rules: &SelectionRules,
         store: &RevealStore,
     ) -> Result<Option<WeightsOutcome>, String> {
+        let netuid = config.chain.netuid;
         let metagraph = self.metagraph().await.map_err(|e| e.to_string())?;
         // As the SDK does: only try once the chain's rate limit has passed since this
         // validator's last update.
@@ -356,17 +424,11 @@ impl Validator {
             }
         }
         let selection = select(&metagraph, &me, rules);
-        let rented = rented_hotkeys(&self.config.state_dir);
+        let rented = rented_hotkeys(&config.state_dir);
         let rows = {
             let state = self.state.lock().await;
-            score_table(
-                &metagraph,
-                &selection,
-                &state,
-                &rented,
-                &self.config.scoring,
-            )
-            .map_err(|e| e.to_string())?
+            score_table(&metagraph, &selection, &state, &rented, &config.scoring)
+                .map_err(|e| e.to_string())?
         };
         let (dests, values) = weights_of(&rows);
         if dests.is_empty() {
@@ -380,7 +442,7 @@ impl Validator {
             netuid,
             &dests,
             &values,
-            u64::from(self.config.validator.version),
+            u64::from(config.validator.version),
         )
         .await
         .map(Some)

@@ -17,6 +17,7 @@ mod devnet;
 mod devnet_cli;
 mod devnet_reveal;
 mod logging;
+mod notify;
 mod pog_proofs;
 mod subtensor_client;
 mod wire;

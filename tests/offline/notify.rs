@@ -1,0 +1,161 @@
+//! `sn27 run` as a `Type=notify` service, against a fake systemd: a datagram socket named in
+//! `NOTIFY_SOCKET`. READY once serving, WATCHDOG pings at the asked pace (none while the
+//! process is stopped), RELOADING and READY around a SIGHUP that applies what can change live
+//! and names what cannot, STOPPING and a clean exit on SIGTERM. Runs a validator on the devnet
+//! (no miners: no Docker needed).
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::sn27_ok;
+
+/// Messages received within `limit`, until one satisfies `done`.
+fn receive_until(
+    socket: &UnixDatagram,
+    limit: Duration,
+    done: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut messages = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buffer) {
+            let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            let finished = done(&message);
+            messages.push(message);
+            if finished {
+                break;
+            }
+        }
+    }
+    messages
+}
+
+#[test]
+fn the_service_speaks_sd_notify() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("validator.toml");
+    let write = |netuid: u16, extra: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "role = \"validator\"\nstate_dir = \"{}\"\n[chain]\nnetwork = \"devnet\"\n\
+                 netuid = {netuid}\ndevnet_path = \"{}\"\n[wallet]\npath = \"{}\"\n{extra}",
+                dir.path().join("state").display(),
+                dir.path().join("devnet.sqlite").display(),
+                dir.path().join("wallets").display(),
+            ),
+        )
+        .unwrap()
+    };
+    write(27, "[log]\nfilter = \"info\"\n");
+    let c = config.to_str().unwrap();
+    sn27_ok(&["--config", c, "devnet", "init", "--block-time", "1"]);
+    sn27_ok(&[
+        "--config",
+        c,
+        "wallet",
+        "create",
+        "--no-password",
+        "--no-print-mnemonic",
+    ]);
+    let show: serde_json::Value =
+        serde_json::from_str(&sn27_ok(&["--config", c, "wallet", "show", "--json"])).unwrap();
+    sn27_ok(&[
+        "--config",
+        c,
+        "devnet",
+        "register",
+        show["hotkey"].as_str().unwrap(),
+        "--stake",
+        "10",
+    ]);
+
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let log = dir.path().join("validator.log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
+    command
+        .args(["--config", c, "--log-format", "text", "run"])
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "400000")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SN27_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let ready = receive_until(&socket, Duration::from_secs(60), |m| {
+        m.starts_with("READY=1")
+    });
+    let first = ready.last().cloned().unwrap_or_default();
+    assert!(
+        first.starts_with("READY=1\nSTATUS=validator "),
+        "{ready:?}\n{}",
+        log_text()
+    );
+    // Pings every 0.2 s while alive.
+    let pings = receive_until(&socket, Duration::from_secs(2), |_| false);
+    assert!(
+        pings.iter().filter(|m| *m == "WATCHDOG=1").count() >= 4,
+        "{pings:?}"
+    );
+
+    // A stopped (hung) process sends nothing.
+    kill(pid, Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    while socket.recv(&mut [0u8; 256]).is_ok() {}
+    let silent = receive_until(&socket, Duration::from_secs(1), |_| false);
+    kill(pid, Signal::SIGCONT).unwrap();
+    assert!(silent.is_empty(), "{silent:?}");
+
+    // A reload applies the filter and the validator's settings, and names what waits.
+    write(
+        28,
+        "[log]\nfilter = \"debug\"\n[validator]\nweights_interval_blocks = 7\n",
+    );
+    // netuid 28 is not a devnet subnet, which only matters after a restart.
+    kill(pid, Signal::SIGHUP).unwrap();
+    let reload = receive_until(&socket, Duration::from_secs(10), |m| {
+        m.starts_with("READY=1")
+    });
+    assert!(
+        reload
+            .iter()
+            .any(|m| m.starts_with("RELOADING=1\nMONOTONIC_USEC=")),
+        "{reload:?}"
+    );
+    assert!(reload.last().unwrap().starts_with("READY=1"), "{reload:?}");
+    let text = log_text();
+    assert!(
+        text.contains("configuration reloaded")
+            && text.contains("log.filter")
+            && text.contains("validator.weights_interval_blocks"),
+        "{text}"
+    );
+    assert!(
+        text.contains("applies only after a restart") && text.contains("chain.netuid"),
+        "{text}"
+    );
+
+    kill(pid, Signal::SIGTERM).unwrap();
+    let stopping = receive_until(&socket, Duration::from_secs(20), |m| m == "STOPPING=1");
+    assert_eq!(stopping.last().map(String::as_str), Some("STOPPING=1"));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}\n{}", log_text());
+}
