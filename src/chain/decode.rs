@@ -41,6 +41,7 @@ impl From<NeuronInfoLiteFields> for NeuronInfo {
                 .fold(0, u64::saturating_add),
             validator_permit: n.validator_permit,
             last_update: n.last_update,
+            // Not in NeuronInfoLite: read from `BlockAtRegistration` by the client.
             registered_at: 0,
             axon: n.axon_info,
             incentive: Some(f64::from(n.incentive) / 65535.0),

@@ -249,6 +249,44 @@ impl Subtensor {
         .await
     }
 
+    /// Every value of a `SubtensorModule` map keyed by netuid and uid, both with the Identity
+    /// hasher (`Weights`, `BlockAtRegistration`), as `(uid, value)`: the uid is the key's last
+    /// two bytes. Uids without a stored value are absent (their value is the default).
+    async fn per_uid<T: DecodeAsType>(
+        &self,
+        entry: &str,
+        netuid: u16,
+    ) -> Result<Vec<(u16, T)>, ChainError> {
+        let address =
+            subxt::dynamic::storage(SUBTENSOR_PALLET, entry, vec![Value::u128(netuid.into())]);
+        let what = format!("{SUBTENSOR_PALLET}.{entry}");
+        let pairs = bounded(&self.endpoint, &what, CALL_TIMEOUT, async {
+            let storage = self.client.storage().at_latest().await?;
+            let mut stream = storage.iter(address).await?;
+            let mut pairs = Vec::new();
+            while let Some(pair) = stream.next().await {
+                pairs.push(pair?);
+            }
+            Ok(pairs)
+        })
+        .await?;
+        let mut values = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            let key = &pair.key_bytes;
+            let uid = key
+                .len()
+                .checked_sub(2)
+                .map(|at| u16::from_le_bytes([key[at], key[at + 1]]))
+                .ok_or_else(|| self.decode_error(&format!("{what} key"), "too short"))?;
+            let value = pair
+                .value
+                .as_type::<T>()
+                .map_err(|e| self.decode_error(&what, e))?;
+            values.push((uid, value));
+        }
+        Ok(values)
+    }
+
     /// Signs `call` with `signer`, submits it and waits until it is in a block and its events
     /// say whether it succeeded; returns the block number.
     async fn submit(&self, call: SubtensorCall, signer: &Keypair) -> Result<u64, ChainError> {
@@ -513,6 +551,12 @@ impl Chain for Subtensor {
         }
         let mut neurons: Vec<NeuronInfo> = neurons.into_iter().map(NeuronInfo::from).collect();
         neurons.sort_by_key(|n| n.uid);
+        // NeuronInfoLite carries no registration block; the pallet keeps it per uid.
+        for (uid, block) in self.per_uid::<u64>("BlockAtRegistration", netuid).await? {
+            if let Some(neuron) = neurons.iter_mut().find(|n| n.uid == uid) {
+                neuron.registered_at = block;
+            }
+        }
         // Total stake (alpha + weighted TAO) as the SDK reports it; without it the alpha
         // stake of NeuronInfoLite stands, which undercounts TAO-staked validators.
         let stake: Result<Option<MetagraphStakeFields>, _> = self
@@ -627,43 +671,12 @@ impl Chain for Subtensor {
     }
 
     async fn weights(&self, netuid: u16) -> Result<WeightRows, ChainError> {
-        let address = subxt::dynamic::storage(
-            SUBTENSOR_PALLET,
-            "Weights",
-            vec![Value::u128(netuid.into())],
-        );
-        let pairs = bounded(
-            &self.endpoint,
-            "SubtensorModule.Weights",
-            CALL_TIMEOUT,
-            async {
-                let storage = self.client.storage().at_latest().await?;
-                let mut stream = storage.iter(address).await?;
-                let mut pairs = Vec::new();
-                while let Some(pair) = stream.next().await {
-                    pairs.push(pair?);
-                }
-                Ok(pairs)
-            },
-        )
-        .await?;
-        let mut rows = Vec::with_capacity(pairs.len());
-        for pair in pairs {
-            // The second key is the setter's uid (Identity hasher: its two bytes end the key).
-            let key = &pair.key_bytes;
-            let uid = key
-                .len()
-                .checked_sub(2)
-                .map(|at| u16::from_le_bytes([key[at], key[at + 1]]))
-                .ok_or_else(|| self.decode_error("SubtensorModule.Weights key", "too short"))?;
-            let row: Vec<(u16, u16)> = pair
-                .value
-                .as_type()
-                .map_err(|e| self.decode_error("SubtensorModule.Weights", e))?;
-            if !row.is_empty() {
-                rows.push((uid, row));
-            }
-        }
+        let mut rows: WeightRows = self
+            .per_uid::<Vec<(u16, u16)>>("Weights", netuid)
+            .await?
+            .into_iter()
+            .filter(|(_, row)| !row.is_empty())
+            .collect();
         rows.sort_by_key(|(uid, _)| *uid);
         Ok(rows)
     }

@@ -34,6 +34,11 @@ async fn reads_decode_from_a_node_serving_real_metadata() {
             (0, f.validator.public(), 5_000_000_000_000)
         );
         assert!(v.validator_permit && !m.validator_permit);
+        assert_eq!(
+            (v.registered_at, m.registered_at),
+            (REGISTERED_AT[0], REGISTERED_AT[1]),
+            "BlockAtRegistration, spec {spec}"
+        );
         assert_eq!(m.hotkey, f.miner.public());
         assert_eq!(m.axon.ip_addr(), Some("10.0.0.2".parse().unwrap()));
         assert_eq!((m.axon.port, m.axon.version), (8091, 183));
@@ -324,6 +329,8 @@ async fn chain_info_and_metagraph_commands_read_a_node() {
     let json: Json = serde_json::from_slice(&metagraph.stdout).unwrap();
     assert_eq!(json["neurons"][1]["hotkey"], f.miner.public().to_ss58());
     assert_eq!(json["neurons"][1]["axon"]["port"], 8091);
+    assert_eq!(json["neurons"][0]["registered_at"], REGISTERED_AT[0]);
+    assert_eq!(json["neurons"][1]["registered_at"], REGISTERED_AT[1]);
     f.handle.stop().unwrap();
 }
 

@@ -675,6 +675,9 @@ pub fn hyperparams(runtime: &Runtime, weights_rate_limit: u64, commit_reveal: bo
     encode(types, id, &Value::unnamed_variant("Some", [value]))
 }
 
+/// `BlockAtRegistration` of the fixture's uids 0 and 1.
+pub const REGISTERED_AT: [u64; 2] = [5, 11];
+
 pub struct Fixture {
     pub node: Shared,
     pub handle: ServerHandle,
@@ -764,6 +767,15 @@ pub async fn fixture(spec: u32) -> Fixture {
                 vec![net(), subxt::dynamic::Value::from_bytes(key.0)],
             ),
             uid.encode(),
+        );
+        // Registered at blocks 5 and 11 (`BlockAtRegistration`, keyed by netuid and uid).
+        storage.insert(
+            runtime.storage_key(
+                "SubtensorModule",
+                "BlockAtRegistration",
+                vec![net(), subxt::dynamic::Value::u128(uid.into())],
+            ),
+            REGISTERED_AT[usize::from(uid)].encode(),
         );
     }
     // The validator's account holds 42.5 TAO free; the miner's has no entry.
