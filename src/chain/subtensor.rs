@@ -557,25 +557,17 @@ impl Chain for Subtensor {
                 neuron.registered_at = block;
             }
         }
-        // Total stake (alpha + weighted TAO) as the SDK reports it; without it the alpha
-        // stake of NeuronInfoLite stands, which undercounts TAO-staked validators.
+        // Alpha, TAO and total stake (alpha + weighted TAO) as the SDK reports them; without
+        // them the alpha stake of NeuronInfoLite stands for the total, which undercounts
+        // TAO-staked validators.
         let stake: Result<Option<MetagraphStakeFields>, _> = self
             .runtime_api("SubnetInfoRuntimeApi", "get_metagraph", &netuid.encode())
             .await;
         match stake {
-            Ok(Some(stake)) => {
-                for neuron in &mut neurons {
-                    let uid = usize::from(neuron.uid);
-                    if stake.hotkeys.get(uid) == Some(&neuron.hotkey.0) {
-                        if let Some(total) = stake.total_stake.get(uid) {
-                            neuron.stake = *total;
-                        }
-                    }
-                }
-            }
+            Ok(Some(stake)) => stake.apply(&mut neurons),
             Ok(None) => {}
             Err(e) => tracing::warn!(netuid, error = %e,
-                "total stake unavailable; using alpha stake from get_neurons_lite"),
+                "TAO and total stake unavailable; counting alpha stake from get_neurons_lite"),
         }
         Ok(Metagraph {
             netuid,

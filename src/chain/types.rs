@@ -109,8 +109,16 @@ pub struct NeuronInfo {
     pub hotkey: PublicKey,
     #[serde(serialize_with = "ss58")]
     pub coldkey: PublicKey,
-    /// Total stake, RAO.
+    /// Stake as validator checks count it (the SDK's `total_stake`): `alpha_stake` plus
+    /// `tao_stake` weighted by the chain's `TaoWeight`, in 10⁻⁹ units of the subnet's alpha.
+    /// Where the chain does not report TAO stake it is `alpha_stake` alone.
+    #[serde(rename = "total_stake")]
     pub stake: u64,
+    /// Alpha staked to the hotkey on this subnet, 10⁻⁹ units of the subnet's alpha.
+    pub alpha_stake: u64,
+    /// TAO staked to the hotkey on the root network, RAO; `None` where the chain does not say
+    /// (a runtime without `get_metagraph`).
+    pub tao_stake: Option<u64>,
     pub validator_permit: bool,
     pub last_update: u64,
     pub registered_at: u64,
@@ -134,7 +142,7 @@ pub struct Metagraph {
 }
 
 impl Metagraph {
-    /// The view access checks use (stake in TAO).
+    /// The view access checks use (the total stake, as a number of whole units).
     pub fn snapshot(&self) -> crate::metagraph::MetagraphSnapshot {
         crate::metagraph::MetagraphSnapshot::new(
             self.netuid,

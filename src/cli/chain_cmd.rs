@@ -50,7 +50,8 @@ pub enum DevnetCommand {
         /// The owning coldkey [default: the hotkey itself]
         #[arg(long)]
         coldkey: Option<String>,
-        /// Stake in TAO.
+        /// Stake, in whole units; the devnet has no pool and counts it as alpha on the
+        /// subnet (1 TAO = 1 alpha).
         #[arg(long, default_value_t = 0.0)]
         stake: f64,
     },
@@ -187,8 +188,13 @@ pub fn metagraph(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> 
         metagraph.neurons.len()
     );
     println!(
+        "stake in alpha of netuid {}: alpha stake + TaoWeight x TAO stake, the total \
+         validator checks count (`--json` gives the parts)",
+        metagraph.netuid
+    );
+    println!(
         "{:>4}  {:<48}  {:>14}  {:<6}  {:>8}  axon",
-        "uid", "hotkey", "stake (TAO)", "permit", "updated"
+        "uid", "hotkey", "stake (alpha)", "permit", "updated"
     );
     for n in &metagraph.neurons {
         println!(

@@ -92,6 +92,10 @@ fn register_serve_and_inspect_on_the_devnet() {
     assert_eq!(neurons[0]["axon"]["version"], 183);
     assert_eq!(neurons[1]["hotkey"], validator.as_str());
     assert_eq!(neurons[1]["validator_permit"], true);
+    // The devnet's one stake number is alpha on the subnet and the total; it has no root stake.
+    assert_eq!(neurons[1]["alpha_stake"], 1_500_000_000_000u64);
+    assert_eq!(neurons[1]["tao_stake"], 0);
+    assert_eq!(neurons[1]["total_stake"], 1_500_000_000_000u64);
     let table = node.ok(&["metagraph"]);
     assert!(table.contains("/ipv4/127.0.0.1:8091"), "{table}");
 

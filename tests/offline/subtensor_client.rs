@@ -29,10 +29,16 @@ async fn reads_decode_from_a_node_serving_real_metadata() {
         assert_eq!(metagraph.block, 1000);
         assert_eq!(metagraph.neurons.len(), 2, "spec {spec}");
         let (v, m) = (&metagraph.neurons[0], &metagraph.neurons[1]);
+        // Alpha from NeuronInfoLite and get_metagraph agree; TAO and the total (alpha +
+        // TaoWeight · TAO, what validator checks count) come from get_metagraph.
+        let (alpha, tao, total) = VALIDATOR_STAKE;
+        assert_eq!((v.uid, v.hotkey), (0, f.validator.public()));
         assert_eq!(
-            (v.uid, v.hotkey, v.stake),
-            (0, f.validator.public(), 5_000_000_000_000)
+            (v.alpha_stake, v.tao_stake, v.stake),
+            (alpha, Some(tao), total),
+            "spec {spec}"
         );
+        assert_eq!((m.alpha_stake, m.tao_stake, m.stake), (0, Some(0), 0));
         assert!(v.validator_permit && !m.validator_permit);
         assert_eq!(
             (v.registered_at, m.registered_at),
@@ -58,6 +64,16 @@ async fn reads_decode_from_a_node_serving_real_metadata() {
             chain.metagraph(99).await,
             Err(ChainError::NoSubnet(99))
         ));
+
+        // A runtime without get_metagraph: alpha stands for the total, TAO is unknown.
+        f.node
+            .lock()
+            .unwrap()
+            .apis
+            .retain(|(method, _), _| method != "SubnetInfoRuntimeApi_get_metagraph");
+        let alpha_only = chain.metagraph(27).await.unwrap();
+        let v = &alpha_only.neurons[0];
+        assert_eq!((v.alpha_stake, v.tao_stake, v.stake), (alpha, None, alpha));
 
         assert_eq!(
             chain.weights(27).await.unwrap(),
@@ -330,6 +346,17 @@ async fn chain_info_and_metagraph_commands_read_a_node() {
     assert_eq!(json["neurons"][1]["hotkey"], f.miner.public().to_ss58());
     assert_eq!(json["neurons"][1]["axon"]["port"], 8091);
     assert_eq!(json["neurons"][0]["registered_at"], REGISTERED_AT[0]);
+    let (alpha, tao, total) = VALIDATOR_STAKE;
+    assert_eq!(json["neurons"][0]["alpha_stake"], alpha);
+    assert_eq!(json["neurons"][0]["tao_stake"], tao);
+    assert_eq!(json["neurons"][0]["total_stake"], total);
+    let table = run(&["metagraph"]).await.unwrap();
+    let text = crate::support::stdout(&table);
+    assert!(
+        text.contains("stake (alpha)") && !text.contains("(TAO)"),
+        "{text}"
+    );
+    assert!(text.contains("5180.000"), "the total: {text}");
     assert_eq!(json["neurons"][1]["registered_at"], REGISTERED_AT[1]);
     f.handle.stop().unwrap();
 }

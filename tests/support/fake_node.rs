@@ -647,6 +647,39 @@ pub fn neuron(
     value
 }
 
+/// `SubnetInfoRuntimeApi_get_metagraph`'s answer with the per-uid `hotkeys` and the three
+/// stake vectors set (every other field zero).
+pub fn metagraph_stakes(
+    runtime: &Runtime,
+    hotkeys: &[PublicKey],
+    alpha: &[u64],
+    tao: &[u64],
+    total: &[u64],
+) -> Vec<u8> {
+    let types = runtime.catalogue.types();
+    let id = runtime
+        .catalogue
+        .runtime_api_output("SubnetInfoRuntimeApi", "get_metagraph")
+        .unwrap();
+    let amounts =
+        |list: &[u64]| Value::unnamed_composite(list.iter().map(|a| Value::u128((*a).into())));
+    let mut value = zero(types, variant_field(types, id, "Some"));
+    value = with(
+        value,
+        "hotkeys",
+        Value::unnamed_composite(hotkeys.iter().map(|k| Value::from_bytes(k.0))),
+    );
+    value = with(value, "alpha_stake", amounts(alpha));
+    value = with(value, "tao_stake", amounts(tao));
+    value = with(value, "total_stake", amounts(total));
+    encode(types, id, &Value::unnamed_variant("Some", [value]))
+}
+
+/// The fixture validator's stake: 5000 alpha on the subnet, 1000 TAO on root, counted at a
+/// TaoWeight of 0.18 (`alpha, tao, total`, 10⁻⁹ units).
+pub const VALIDATOR_STAKE: (u64, u64, u64) =
+    (5_000_000_000_000, 1_000_000_000_000, 5_180_000_000_000);
+
 pub fn hyperparams(runtime: &Runtime, weights_rate_limit: u64, commit_reveal: bool) -> Vec<u8> {
     let types = runtime.catalogue.types();
     let id = runtime
@@ -697,7 +730,7 @@ pub async fn fixture(spec: u32) -> Fixture {
             &runtime,
             0,
             &validator.public(),
-            5_000_000_000_000,
+            VALIDATOR_STAKE.0,
             995,
             &AxonInfo::default(),
         ),
@@ -738,6 +771,20 @@ pub async fn fixture(spec: u32) -> Fixture {
             27u16.encode(),
         ),
         hyperparams(&runtime, 100, false),
+    );
+    let (alpha, tao, total) = VALIDATOR_STAKE;
+    apis.insert(
+        (
+            "SubnetInfoRuntimeApi_get_metagraph".to_string(),
+            27u16.encode(),
+        ),
+        metagraph_stakes(
+            &runtime,
+            &[validator.public(), miner.public()],
+            &[alpha, 0],
+            &[tao, 0],
+            &[total, 0],
+        ),
     );
     apis.insert(
         (

@@ -6,7 +6,9 @@
 //! sn27 uses apply the same checks, rate limits, burn and version-key rules as the subtensor
 //! pallet (`bittensor-wire.md` §5.4–5.6), with one deliberate difference: loopback and private
 //! axon addresses are accepted, so everything can run on one box. Signatures are not checked:
-//! the devnet trusts the processes on its own machine.
+//! the devnet trusts the processes on its own machine. Stake is one number per neuron, with no
+//! liquidity pool and no root network: it reads as alpha on the subnet (1 TAO staked = 1
+//! alpha), TAO stake 0, and that alpha is the total the checks count.
 //!
 //! - `rules`: the pallet's checks as pure functions (what is allowed, and each refusal's
 //!   error name);
