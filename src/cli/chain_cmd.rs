@@ -155,9 +155,16 @@ pub fn info(source: &ConfigSource) -> anyhow::Result<ExitCode> {
                 "off".into()
             }
         );
+        // One is a count of uids, the other a cap on one uid's share of a weights vector.
         println!(
-            "min/max weights {} / {}",
-            h.min_allowed_weights, h.max_weights_limit
+            "min weights     at least {} uid{} per weights vector (min_allowed_weights)",
+            h.min_allowed_weights,
+            if h.min_allowed_weights == 1 { "" } else { "s" }
+        );
+        println!(
+            "max weight      at most {:.2}% of a weights vector on one uid (max_weights_limit {} of 65535)",
+            f64::from(h.max_weights_limit) / 655.35,
+            h.max_weights_limit
         );
         println!("burn            {:.9} TAO", tao(h.burn));
         println!(

@@ -335,6 +335,18 @@ async fn chain_info_and_metagraph_commands_read_a_node() {
     assert!(text.contains("block           1000"), "{text}");
     assert!(text.contains("tempo           360"), "{text}");
     assert!(text.contains("burn            1.500000000 TAO"), "{text}");
+    // A count of uids, then a cap on one uid's share: two lines, each saying which.
+    assert!(
+        text.contains("min weights     at least 1 uid per weights vector (min_allowed_weights)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "max weight      at most 100.00% of a weights vector on one uid (max_weights_limit 65535 of 65535)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("min/max"), "{text}");
 
     let metagraph = run(&["metagraph", "--json"]).await.unwrap();
     assert!(
