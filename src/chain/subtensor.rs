@@ -546,8 +546,7 @@ impl Chain for Subtensor {
             .runtime_api("NeuronInfoRuntimeApi", "get_neurons_lite", &netuid.encode())
             .await?;
         if neurons.is_empty() {
-            // An empty list is also what a missing subnet gives; tell the two apart.
-            self.hyperparameters(netuid).await?;
+            self.ensure_subnet(netuid).await?;
         }
         let mut neurons: Vec<NeuronInfo> = neurons.into_iter().map(NeuronInfo::from).collect();
         neurons.sort_by_key(|n| n.uid);
@@ -669,12 +668,28 @@ impl Chain for Subtensor {
             .into_iter()
             .filter(|(_, row)| !row.is_empty())
             .collect();
+        if rows.is_empty() {
+            self.ensure_subnet(netuid).await?;
+        }
         rows.sort_by_key(|(uid, _)| *uid);
         Ok(rows)
     }
 }
 
 impl Subtensor {
+    /// [`ChainError::NoSubnet`] unless `netuid` exists. An empty neuron list or weights map is
+    /// also what a subnet that does not exist reads as; its hyperparameters tell the two apart.
+    async fn ensure_subnet(&self, netuid: u16) -> Result<(), ChainError> {
+        let fields: Option<HyperparamsFields> = self
+            .runtime_api(
+                "SubnetInfoRuntimeApi",
+                "get_subnet_hyperparams_v2",
+                &netuid.encode(),
+            )
+            .await?;
+        fields.map(drop).ok_or(ChainError::NoSubnet(netuid))
+    }
+
     /// Refuses before sending (and paying nothing for a doomed extrinsic) when the hotkey set
     /// weights less than the subnet's rate limit ago, as the SDK checks.
     async fn check_weights_rate(&self, hotkey: &Keypair, netuid: u16) -> Result<(), ChainError> {

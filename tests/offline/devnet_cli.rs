@@ -111,6 +111,36 @@ fn register_serve_and_inspect_on_the_devnet() {
 }
 
 #[test]
+fn a_subnet_that_does_not_exist_is_an_error_for_every_command() {
+    let node = node();
+    node.ok(&["devnet", "init", "--block-time", "0.05"]);
+    let other = node.config.replace(".toml", "-99.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&node.config)
+            .unwrap()
+            .replace("[chain]\n", "[chain]\nnetuid = 99\n"),
+    )
+    .unwrap();
+    for args in [
+        &["weights", "show"][..],
+        &["weights", "show", "--json"],
+        &["metagraph"],
+        &["chain", "info"],
+    ] {
+        let mut all = vec!["--config", other.as_str()];
+        all.extend_from_slice(args);
+        let out = sn27(&all, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&out).lines().next(),
+            Some("error: subnet 99 does not exist"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
 fn devnet_admin_commands_refuse_real_networks() {
     let node = node();
     let finney = node.config.replace(".toml", "-finney.toml");

@@ -64,6 +64,10 @@ async fn reads_decode_from_a_node_serving_real_metadata() {
             chain.metagraph(99).await,
             Err(ChainError::NoSubnet(99))
         ));
+        assert!(
+            matches!(chain.weights(99).await, Err(ChainError::NoSubnet(99))),
+            "no weights on a subnet that does not exist is not an empty list"
+        );
 
         // A runtime without get_metagraph: alpha stands for the total, TAO is unknown.
         f.node

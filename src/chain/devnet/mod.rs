@@ -413,7 +413,11 @@ impl Chain for Devnet {
 
     async fn weights(&self, netuid: u16) -> Result<WeightRows, ChainError> {
         let path = self.path.clone();
-        self.read(move |tx, _| storage::all_weights(tx, &path, netuid))
-            .await
+        self.read(move |tx, _| {
+            // A subnet that does not exist is an error, not an empty list.
+            read_hyperparameters(tx, &path, netuid)?;
+            storage::all_weights(tx, &path, netuid)
+        })
+        .await
     }
 }
