@@ -226,9 +226,10 @@ pub fn register(
     let config = load(source)?;
     let selected = select_from(config.wallet.clone(), wallet)?;
     let hotkey = selected.wallet.address(KeyRole::Hotkey)?;
+    let coldkey_address = selected.wallet.address(KeyRole::Coldkey)?;
     let netuid = config.chain.netuid;
     let (runtime, chain) = connected(&config)?;
-    let (burn, registered) = runtime.block_on(async {
+    let (burn, registered, free) = runtime.block_on(async {
         let h = chain.hyperparameters(netuid).await?;
         let metagraph = chain.metagraph(netuid).await?;
         let uid = metagraph
@@ -236,7 +237,8 @@ pub fn register(
             .iter()
             .find(|n| n.hotkey == hotkey)
             .map(|n| n.uid);
-        Ok::<_, chain::ChainError>((h.burn, uid))
+        let free = chain.balance(&coldkey_address).await?;
+        Ok::<_, chain::ChainError>((h.burn, uid, free))
     })?;
     if let Some(uid) = registered {
         println!("hotkey {hotkey} is already registered on netuid {netuid} as uid {uid}");
@@ -255,6 +257,17 @@ pub fn register(
                 tao(limit)
             );
         }
+    }
+    // A refusal here costs nothing; the chain's own (the burn may rise before the extrinsic
+    // lands) uses up a nonce and is still reported by `burned_register`.
+    if free < burn {
+        bail!(
+            "coldkey {coldkey_address} has {:.9} TAO free but the burn is {:.9} TAO: {:.9} TAO \
+             missing; nothing was sent",
+            tao(free),
+            tao(burn),
+            tao(burn - free)
+        );
     }
     if !yes {
         if !std::io::stdin().is_terminal() {

@@ -50,11 +50,15 @@ fn register_serve_and_inspect_on_the_devnet() {
         shown["hotkey"].as_str().unwrap(),
     );
 
-    // Registration needs funds, confirmation and respects --max-burn.
+    // Registration needs funds (checked before anything is sent), confirmation, and
+    // respects --max-burn.
     let out = node.run(&["register", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("NotEnoughBalanceToStake"),
+        stderr(&out).contains(&format!(
+            "coldkey {coldkey} has 0.000000000 TAO free but the burn is 1.000000000 TAO: \
+             1.000000000 TAO missing; nothing was sent"
+        )),
         "{}",
         stderr(&out)
     );

@@ -308,30 +308,57 @@ async fn an_unreachable_node_is_a_plain_error_in_bounded_time() {
     );
 }
 
+/// The `sn27` binary configured for a node at `addr` (netuid 27, a wallet directory of its
+/// own); commands run on a blocking thread so the node keeps answering.
+struct Cli {
+    dir: tempfile::TempDir,
+    config: String,
+}
+
+impl Cli {
+    fn new(network: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("sn27.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "role = \"miner\"\nstate_dir = \"{state}\"\n[chain]\nnetwork = \"{network}\"\n\
+                 netuid = 27\n[wallet]\npath = \"{state}/wallets\"\n",
+                state = dir.path().display(),
+            ),
+        )
+        .unwrap();
+        let config = config.to_string_lossy().into_owned();
+        Cli { dir, config }
+    }
+
+    async fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<String> = vec!["--config".into(), self.config.clone()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        tokio::task::spawn_blocking(move || {
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            crate::support::sn27(&all, &[])
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            crate::support::stderr(&out)
+        );
+        crate::support::stdout(&out)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_info_and_metagraph_commands_read_a_node() {
     let f = fixture(393).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sn27.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "role = \"validator\"\nstate_dir = \"{}\"\n[chain]\nnetwork = \"ws://{}\"\nnetuid = 27\n",
-            dir.path().display(),
-            f.addr
-        ),
-    )
-    .unwrap();
-    let config = config.to_string_lossy().into_owned();
-    let run = |args: &'static [&'static str]| {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut all = vec!["--config", config.as_str()];
-            all.extend_from_slice(args);
-            crate::support::sn27(&all, &[])
-        })
-    };
-    let info = run(&["chain", "info"]).await.unwrap();
+    let cli = Cli::new(&format!("ws://{}", f.addr));
+    let info = cli.run(&["chain", "info"]).await;
     let text = crate::support::stdout(&info);
     assert!(info.status.success(), "{}", crate::support::stderr(&info));
     assert!(text.contains(&format!("ws://{}", f.addr)), "{text}");
@@ -352,7 +379,7 @@ async fn chain_info_and_metagraph_commands_read_a_node() {
     );
     assert!(!text.contains("min/max"), "{text}");
 
-    let metagraph = run(&["metagraph", "--json"]).await.unwrap();
+    let metagraph = cli.run(&["metagraph", "--json"]).await;
     assert!(
         metagraph.status.success(),
         "{}",
@@ -362,18 +389,94 @@ async fn chain_info_and_metagraph_commands_read_a_node() {
     assert_eq!(json["neurons"][1]["hotkey"], f.miner.public().to_ss58());
     assert_eq!(json["neurons"][1]["axon"]["port"], 8091);
     assert_eq!(json["neurons"][0]["registered_at"], REGISTERED_AT[0]);
+    assert_eq!(json["neurons"][1]["registered_at"], REGISTERED_AT[1]);
     let (alpha, tao, total) = VALIDATOR_STAKE;
     assert_eq!(json["neurons"][0]["alpha_stake"], alpha);
     assert_eq!(json["neurons"][0]["tao_stake"], tao);
     assert_eq!(json["neurons"][0]["total_stake"], total);
-    let table = run(&["metagraph"]).await.unwrap();
+    let table = cli.run(&["metagraph"]).await;
     let text = crate::support::stdout(&table);
     assert!(
         text.contains("stake (alpha)") && !text.contains("(TAO)"),
         "{text}"
     );
     assert!(text.contains("5180.000"), "the total: {text}");
-    assert_eq!(json["neurons"][1]["registered_at"], REGISTERED_AT[1]);
+    f.handle.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_checks_the_coldkey_balance_before_sending() {
+    let f = fixture(393).await;
+    let cli = Cli::new(&format!("ws://{}", f.addr));
+    cli.ok(&["wallet", "create", "--no-password", "--no-print-mnemonic"])
+        .await;
+    let shown: Json = serde_json::from_str(&cli.ok(&["wallet", "show", "--json"]).await).unwrap();
+    let key = |role: &str| sn27::keys::PublicKey::from_ss58(shown[role].as_str().unwrap()).unwrap();
+    let (coldkey, hotkey) = (key("coldkey"), key("hotkey"));
+    let fund = |rao: u128| {
+        let mut node = f.node.lock().unwrap();
+        let (key, value) = account(&node.runtime, &coldkey, rao);
+        node.storage.insert(key, value);
+    };
+
+    // The burn is 1.5 TAO: with nothing, then 1 TAO free, the command says what is missing
+    // and sends nothing (no nonce used, no fee).
+    for (free, missing) in [(0, "1.500000000"), (1_000_000_000, "0.500000000")] {
+        fund(free);
+        let out = cli.run(&["register", "--yes"]).await;
+        assert_eq!(out.status.code(), Some(1));
+        let err = crate::support::stderr(&out);
+        assert_eq!(
+            err.lines().next(),
+            Some(
+                format!(
+                    "error: coldkey {coldkey} has {:.9} TAO free but the burn is 1.500000000 TAO: \
+                     {missing} TAO missing; nothing was sent",
+                    free as f64 / 1e9
+                )
+                .as_str()
+            ),
+            "{err}"
+        );
+        assert!(f.node.lock().unwrap().submitted.is_empty());
+    }
+
+    // Enough free balance; the burn can still rise before the extrinsic lands, and the
+    // chain's refusal is reported by name.
+    fund(2_000_000_000);
+    f.node
+        .lock()
+        .unwrap()
+        .verdicts
+        .push_back(Some("NotEnoughBalanceToStake"));
+    let out = cli.run(&["register", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::support::stderr(&out);
+    assert!(
+        err.starts_with("error: burned_register refused by the chain (NotEnoughBalanceToStake)"),
+        "{err}"
+    );
+    {
+        let mut node = f.node.lock().unwrap();
+        assert_eq!(node.submitted.len(), 1);
+        let key = node.runtime.storage_key(
+            "SubtensorModule",
+            "Uids",
+            vec![
+                subxt::dynamic::Value::u128(27),
+                subxt::dynamic::Value::from_bytes(hotkey.0),
+            ],
+        );
+        node.on_inclusion.push((key, 2u16.encode()));
+    }
+    let out = cli.ok(&["register", "--yes"]).await;
+    assert!(out.contains("registered: uid 2 on netuid 27"), "{out}");
+    let sent = f.node.lock().unwrap().submitted.last().cloned().unwrap();
+    assert_eq!(
+        (sent.call.as_str(), sent.signer),
+        ("burned_register", coldkey.0)
+    );
+    drop(cli.dir);
     f.handle.stop().unwrap();
 }
 

@@ -711,6 +711,29 @@ pub fn hyperparams(runtime: &Runtime, weights_rate_limit: u64, commit_reveal: bo
 /// `BlockAtRegistration` of the fixture's uids 0 and 1.
 pub const REGISTERED_AT: [u64; 2] = [5, 11];
 
+/// `System.Account` of `who` holding `free` RAO, as storage key and value.
+pub fn account(runtime: &Runtime, who: &PublicKey, free: u128) -> (Vec<u8>, Vec<u8>) {
+    let types = runtime.catalogue.types();
+    let id = runtime
+        .catalogue
+        .storage_value_type("System", "Account")
+        .unwrap();
+    let info = zero(types, id);
+    let ValueDef::Composite(Composite::Named(fields)) = &info.value else {
+        panic!("AccountInfo is a struct")
+    };
+    let data = fields.iter().find(|(n, _)| n == "data").unwrap().1.clone();
+    let info = with(info, "data", with(data, "free", Value::u128(free)));
+    (
+        runtime.storage_key(
+            "System",
+            "Account",
+            vec![subxt::dynamic::Value::from_bytes(who.0)],
+        ),
+        encode(types, id, &info),
+    )
+}
+
 pub struct Fixture {
     pub node: Shared,
     pub handle: ServerHandle,
@@ -826,25 +849,8 @@ pub async fn fixture(spec: u32) -> Fixture {
         );
     }
     // The validator's account holds 42.5 TAO free; the miner's has no entry.
-    let account = runtime
-        .catalogue
-        .storage_value_type("System", "Account")
-        .unwrap();
-    let data = |v: Value<()>| with(v, "free", Value::u128(42_500_000_000));
-    let info = zero(types, account);
-    let ValueDef::Composite(Composite::Named(fields)) = &info.value else {
-        panic!("AccountInfo is a struct")
-    };
-    let inner = fields.iter().find(|(n, _)| n == "data").unwrap().1.clone();
-    let info = with(info, "data", data(inner));
-    storage.insert(
-        runtime.storage_key(
-            "System",
-            "Account",
-            vec![subxt::dynamic::Value::from_bytes(validator.public().0)],
-        ),
-        encode(types, account, &info),
-    );
+    let (key, value) = account(&runtime, &validator.public(), 42_500_000_000);
+    storage.insert(key, value);
     // uid 0 weights uid 1 fully, uid 1 has set none.
     storage.insert(
         runtime.storage_key(
