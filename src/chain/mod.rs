@@ -16,6 +16,7 @@ mod network;
 pub mod subtensor;
 pub mod timelock;
 pub mod types;
+pub mod validity;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,19 @@ pub enum ChainError {
         error: Cow<'static, str>,
         explanation: String,
     },
+    /// The node refused the transaction before it reached a block (transaction validity):
+    /// nothing was included, no fee paid, no nonce used.
+    #[error(
+        "{call} refused by the node before inclusion ({error}: {code}): {explanation}; nothing \
+         reached the chain"
+    )]
+    Rejected {
+        call: &'static str,
+        error: Cow<'static, str>,
+        /// How the node said it, e.g. `invalid transaction, custom error 11`.
+        code: String,
+        explanation: String,
+    },
     #[error("subnet {0} does not exist")]
     NoSubnet(u16),
     #[error("{0}")]
@@ -56,6 +70,16 @@ impl ChainError {
     pub fn dispatch_error(&self) -> Option<&str> {
         match self {
             ChainError::Dispatch { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The reason's name, when the node refused a transaction before inclusion. Kept apart
+    /// from [`ChainError::dispatch_error`]: nothing happened on chain, and one code can stand
+    /// for several pallet errors (custom 17 is a reveal both too early and too late).
+    pub fn rejection(&self) -> Option<&str> {
+        match self {
+            ChainError::Rejected { error, .. } => Some(error),
             _ => None,
         }
     }

@@ -11,8 +11,12 @@
 //!   metadata and spec version on an upgrade, so signatures stay valid after it.
 //! - Every read has [`CALL_TIMEOUT`]; a submission waits at most [`INCLUSION_TIMEOUT`] for its
 //!   block and then for its events, and a refusal comes back as the pallet's error name with
-//!   [`super::errors::explain`]'s words.
+//!   [`super::errors::explain`]'s words; a transaction the node refuses before any block
+//!   (its validity) comes back named by [`super::validity`].
+//! - An axon at an address validators cannot reach (loopback, private, …) is refused before
+//!   anything is sent.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,8 +25,9 @@ use subxt::backend::rpc::reconnecting_rpc_client::{ExponentialBackoff, RpcClient
 use subxt::backend::rpc::RpcClient;
 use subxt::config::DefaultExtrinsicParamsBuilder;
 use subxt::dynamic::Value;
-use subxt::error::{DispatchError, Error as SubxtError, TransactionError};
+use subxt::error::{DispatchError, Error as SubxtError, RpcError, TransactionError};
 use subxt::ext::scale_decode::DecodeAsType;
+use subxt::ext::subxt_rpcs::Error as RpcClientError;
 use subxt::utils::H256;
 use subxt::OnlineClient;
 use tokio::task::JoinHandle;
@@ -33,9 +38,10 @@ use super::extrinsic::{KeypairSigner, SubtensorCall, SubtensorConfig};
 use super::metadata::SUBTENSOR_PALLET;
 use super::timelock::{reveal_block, reveal_block_fixed_epochs, EpochSchedule};
 use super::types::{
-    AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
-    WeightRows,
+    unreachable_reason, AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo,
+    ServeOutcome, TimelockPlan, WeightRows,
 };
+use super::validity;
 use super::{Chain, ChainError};
 use crate::keys::{Keypair, PublicKey};
 
@@ -356,20 +362,55 @@ impl Subtensor {
                 error: "DispatchError".into(),
                 explanation: other.to_string(),
             },
-            SubxtError::Transaction(TransactionError::Invalid(reason)) => ChainError::Dispatch {
+            SubxtError::Rpc(RpcError::ClientError(RpcClientError::User(user))) => {
+                match validity::rejection(
+                    user.code,
+                    &user.message,
+                    user.data.as_deref().map(|d| d.get()),
+                ) {
+                    Some(rejection) => rejected(call, rejection),
+                    None => self.unavailable(format_args!(
+                        "{call}: the node answered error {}: {}",
+                        user.code, user.message
+                    )),
+                }
+            }
+            SubxtError::Transaction(TransactionError::Invalid(reason)) => rejected(
                 call,
-                error: "InvalidTransaction".into(),
-                explanation: format!(
-                    "the node refused the transaction ({reason}); a stale nonce, a runtime \
-                     upgrade in progress or a too-low balance for the fee are the usual causes"
-                ),
-            },
+                validity::from_status(&reason).unwrap_or(validity::Rejection {
+                    name: "Invalid".into(),
+                    code: reason,
+                    explanation: "the node dropped the transaction as invalid; a stale nonce, a \
+                                  runtime upgrade in progress or a too-low balance for the fee \
+                                  are the usual causes; run the command again"
+                        .into(),
+                }),
+            ),
+            SubxtError::Transaction(TransactionError::Dropped(reason)) => rejected(
+                call,
+                validity::Rejection {
+                    name: "Dropped".into(),
+                    code: reason,
+                    explanation: "the node's transaction pool dropped it before inclusion; run \
+                                  the command again"
+                        .into(),
+                },
+            ),
             SubxtError::Extrinsic(e) => ChainError::Invalid(format!(
                 "cannot build {call} for spec {}: {e}",
                 self.client.runtime_version().spec_version
             )),
             other => self.unavailable(format_args!("{call}: {other}")),
         }
+    }
+}
+
+fn rejected(call: &'static str, rejection: validity::Rejection) -> ChainError {
+    ChainError::Rejected {
+        call,
+        error: rejection.name,
+        code: rejection.code,
+        explanation: rejection.explanation,
     }
 }
 
@@ -610,6 +651,21 @@ impl Chain for Subtensor {
         netuid: u16,
         axon: AxonInfo,
     ) -> Result<ServeOutcome, ChainError> {
+        // The chain itself refuses only loopback and a few more (`InvalidIpAddress`), but an
+        // axon at any non-public address is unreachable for validators: refuse before sending.
+        let ip = match axon.ip {
+            0 => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            _ => axon.ip_addr(),
+        };
+        if let Some(ip) = ip {
+            if let Some(reason) = unreachable_reason(ip) {
+                return Err(ChainError::Invalid(format!(
+                    "axon address {ip} is {reason}, which validators on the internet cannot \
+                     reach; set [axon] external_ip to the public address of this machine \
+                     (nothing was sent)"
+                )));
+            }
+        }
         let block = self
             .submit(SubtensorCall::serve_axon(netuid, &axon), hotkey)
             .await?;

@@ -239,6 +239,175 @@ async fn writes_are_signed_submitted_and_refusals_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_inclusion_are_named_with_the_fix() {
+    let f = fixture(393).await;
+    let chain = connect(f.addr).await;
+    let axon = AxonInfo::for_address("203.0.113.7".parse().unwrap(), 8091, 183);
+    let reject = |code: i32, message: &str, data: Option<Json>| {
+        f.node
+            .lock()
+            .unwrap()
+            .rejections
+            .push_back((code, message.to_string(), data));
+    };
+
+    // The runtime's custom validity code as JSON (the shape of the report) and in Substrate's
+    // words, then the standard reasons.
+    reject(1010, r#"{"invalid":{"custom":11}}"#, None);
+    reject(
+        1010,
+        "Invalid Transaction",
+        Some(Json::from("Custom error: 12")),
+    );
+    reject(
+        1010,
+        "Invalid Transaction",
+        Some(Json::from(
+            "Inability to pay some fees (e.g. account balance too low)",
+        )),
+    );
+    reject(1010, r#"{"invalid":"stale"}"#, None);
+    reject(
+        1011,
+        "Unknown Transaction Validity",
+        Some(Json::from("CannotLookup")),
+    );
+    for (name, code, fix) in [
+        (
+            "InvalidIpAddress",
+            "custom error 11",
+            "set [axon] external_ip",
+        ),
+        (
+            "ServingRateLimitExceeded",
+            "custom error 12",
+            "serving rate limit",
+        ),
+        (
+            "Payment",
+            "Inability to pay some fees",
+            "cannot pay the transaction fee",
+        ),
+        (
+            "Stale",
+            "invalid transaction, Transaction is outdated",
+            "run the command again",
+        ),
+        ("CannotLookup", "unknown validity", "check the account"),
+    ] {
+        let error = chain.serve_axon(&f.miner, 27, axon).await.unwrap_err();
+        assert_eq!(error.rejection(), Some(name), "{error}");
+        assert_eq!(error.dispatch_error(), None, "nothing was dispatched");
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "serve_axon refused by the node before inclusion ({name}: "
+            )) && text.contains(code)
+                && text.contains(fix)
+                && text.ends_with("nothing reached the chain")
+                && !text.contains("RPC error"),
+            "{text}"
+        );
+    }
+    assert!(f.node.lock().unwrap().submitted.is_empty());
+
+    // An address validators cannot reach is refused before anything is sent.
+    for ip in ["10.0.0.9", "127.0.0.1", "192.168.1.5", "::1"] {
+        let private = AxonInfo::for_address(ip.parse().unwrap(), 8091, 183);
+        let error = chain.serve_axon(&f.miner, 27, private).await.unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains(&format!("axon address {ip} is "))
+                && text.contains("external_ip")
+                && text.contains("nothing was sent"),
+            "{text}"
+        );
+    }
+    assert!(f.node.lock().unwrap().submitted.is_empty());
+
+    // No nonce was used up by any of it.
+    chain.serve_axon(&f.miner, 27, axon).await.unwrap();
+    assert_eq!(f.node.lock().unwrap().submitted[0].nonce, 0);
+    f.handle.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_axon_command_refuses_private_addresses_and_names_rejections() {
+    let f = fixture(393).await;
+    let cli = Cli::new(&format!("ws://{}", f.addr));
+    cli.ok(&["wallet", "create", "--no-password", "--no-print-mnemonic"])
+        .await;
+    let shown: Json = serde_json::from_str(&cli.ok(&["wallet", "show", "--json"]).await).unwrap();
+    let hotkey = sn27::keys::PublicKey::from_ss58(shown["hotkey"].as_str().unwrap()).unwrap();
+    add_neuron(
+        &f.node,
+        2,
+        &hotkey,
+        &f.validator.public(),
+        &f.miner.public(),
+    );
+    let with_ip = |ip: &str| {
+        let config = std::fs::read_to_string(&cli.config).unwrap();
+        let config = match config.find("[axon]") {
+            Some(at) => config[..at].to_string(),
+            None => config,
+        };
+        std::fs::write(
+            &cli.config,
+            format!("{config}[axon]\nexternal_ip = \"{ip}\"\nport = 8091\n"),
+        )
+        .unwrap();
+    };
+
+    with_ip("10.0.0.9");
+    let out = cli.run(&["serve-axon"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    // The configuration's warning, then the refusal.
+    let err = crate::support::stderr(&out);
+    assert!(err.starts_with("warning: "), "{err}");
+    assert_eq!(
+        err.lines().find(|l| !l.starts_with("warning: ")),
+        Some(
+            "error: axon address 10.0.0.9 is a private (RFC 1918) address, which validators on \
+             the internet cannot reach; set [axon] external_ip to the public address of this \
+             machine (nothing was sent)"
+        ),
+        "{err}"
+    );
+    let check = cli.run(&["config", "check"]).await;
+    let warnings = crate::support::stderr(&check);
+    assert!(
+        check.status.success()
+            && warnings.contains("axon.external_ip")
+            && warnings.contains("private"),
+        "{warnings}"
+    );
+
+    with_ip("203.0.113.9");
+    f.node.lock().unwrap().rejections.push_back((
+        1010,
+        r#"{"invalid":{"custom":11}}"#.to_string(),
+        None,
+    ));
+    let out = cli.run(&["serve-axon"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::support::stderr(&out);
+    assert!(
+        err.starts_with(
+            "error: serve_axon refused by the node before inclusion (InvalidIpAddress: invalid \
+             transaction, custom error 11): the chain refuses this axon address"
+        ),
+        "{err}"
+    );
+    assert!(f.node.lock().unwrap().submitted.is_empty());
+    assert!(cli
+        .ok(&["serve-axon"])
+        .await
+        .contains("axon /ipv4/203.0.113.9:8091 (v183) published at block 1001"));
+    f.handle.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_upgrade_switches_metadata_and_a_dropped_node_is_reconnected() {
     let f = fixture(365).await;
     let chain = connect(f.addr).await;

@@ -288,6 +288,9 @@ pub struct Node {
     pub submitted: Vec<Submitted>,
     /// Pallet error for the next submissions (front first); empty means success.
     pub verdicts: VecDeque<Option<&'static str>>,
+    /// JSON-RPC errors `(code, message, data)` refusing the next submissions before they
+    /// reach a block (front first), as a node's transaction pool refuses invalid ones.
+    pub rejections: VecDeque<(i32, String, Option<Json>)>,
     /// Storage writes to make when the next extrinsic lands.
     pub on_inclusion: Vec<(Vec<u8>, Vec<u8>)>,
     pub upgrades: tokio::sync::watch::Sender<u32>,
@@ -333,6 +336,9 @@ pub fn include(node: &mut Node, hex: &str) -> Result<u64, ErrorObjectOwned> {
         node.runtime.metadata.clone(),
     )
     .map_err(|e| rpc_error(format!("extrinsic does not decode: {e}")))?;
+    if let Some((code, message, data)) = node.rejections.pop_front() {
+        return Err(ErrorObjectOwned::owned(code, message, data));
+    }
     let extrinsic = decoded.iter().next().unwrap();
     let signer: [u8; 32] = extrinsic.address_bytes().unwrap()[1..].try_into().unwrap();
     let nonce = extrinsic.transaction_extensions().unwrap().nonce().unwrap();
@@ -647,6 +653,53 @@ pub fn neuron(
     value
 }
 
+/// Makes `hotkey` uid `uid` of subnet 27 beside the fixture's validator and miner (in
+/// `get_neurons_lite` and `Uids`), with no stake and no axon.
+pub fn add_neuron(
+    node: &Shared,
+    uid: u16,
+    hotkey: &PublicKey,
+    validator: &PublicKey,
+    miner: &PublicKey,
+) {
+    let mut node = node.lock().unwrap();
+    let runtime = &node.runtime;
+    let list = runtime
+        .catalogue
+        .runtime_api_output("NeuronInfoRuntimeApi", "get_neurons_lite")
+        .unwrap();
+    let axon = AxonInfo::for_address("10.0.0.2".parse().unwrap(), 8091, 183);
+    let neurons = Value::unnamed_composite([
+        neuron(
+            runtime,
+            0,
+            validator,
+            VALIDATOR_STAKE.0,
+            995,
+            &AxonInfo::default(),
+        ),
+        neuron(runtime, 1, miner, 0, 0, &axon),
+        neuron(runtime, uid, hotkey, 0, 0, &AxonInfo::default()),
+    ]);
+    let answer = encode(runtime.catalogue.types(), list, &neurons);
+    let key = runtime.storage_key(
+        "SubtensorModule",
+        "Uids",
+        vec![
+            subxt::dynamic::Value::u128(27),
+            subxt::dynamic::Value::from_bytes(hotkey.0),
+        ],
+    );
+    node.apis.insert(
+        (
+            "NeuronInfoRuntimeApi_get_neurons_lite".to_string(),
+            27u16.encode(),
+        ),
+        answer,
+    );
+    node.storage.insert(key, uid.encode());
+}
+
 /// `SubnetInfoRuntimeApi_get_metagraph`'s answer with the per-uid `hotkeys` and the three
 /// stake vectors set (every other field zero).
 pub fn metagraph_stakes(
@@ -874,6 +927,7 @@ pub async fn fixture(spec: u32) -> Fixture {
         nonces: HashMap::new(),
         submitted: Vec::new(),
         verdicts: VecDeque::new(),
+        rejections: VecDeque::new(),
         on_inclusion: Vec::new(),
         upgrades,
     }));
