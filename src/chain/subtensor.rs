@@ -4,9 +4,12 @@
 //! in the metadata the node serves, and results are decoded by field name
 //! ([`super::decode`]), so a runtime upgrade that keeps names and meanings needs no new sn27.
 //!
-//! - The websocket reconnects by itself with exponential backoff (250 ms doubling to 10 s); a
-//!   read in flight during a drop waits for the new connection and is retried there, within
-//!   its timeout.
+//! - The first connection is made once, in steps ([`super::connection`]), and its failure
+//!   named at once (refused, DNS, TLS, timeout); retrying it is the caller's choice
+//!   ([`super::connect_retrying`] for services).
+//! - Once connected, the websocket reconnects by itself with exponential backoff (250 ms
+//!   doubling to 10 s); a read in flight during a drop waits for the new connection and is
+//!   retried there, within its timeout.
 //! - A background task follows the node's runtime-version subscription and swaps in the new
 //!   metadata and spec version on an upgrade, so signatures stay valid after it.
 //! - Every read has [`CALL_TIMEOUT`]; a submission waits at most [`INCLUSION_TIMEOUT`] for its
@@ -17,6 +20,8 @@
 //!   anything is sent.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,6 +37,7 @@ use subxt::utils::H256;
 use subxt::OnlineClient;
 use tokio::task::JoinHandle;
 
+use super::connection::{ConnectFailure, Endpoint};
 use super::decode::{decode, HyperparamsFields, MetagraphStakeFields, NeuronInfoLiteFields};
 use super::errors::explain;
 use super::extrinsic::{KeypairSigner, SubtensorCall, SubtensorConfig};
@@ -47,6 +53,8 @@ use crate::keys::{Keypair, PublicKey};
 
 /// The longest any single read or the submission itself may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest each step of the first connection may take (name lookup, TCP, handshake).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a submitted extrinsic may take to land in a block and report its outcome
 /// (a block is 12 s; a busy transaction pool can hold it back a few blocks).
 pub const INCLUSION_TIMEOUT: Duration = Duration::from_secs(120);
@@ -87,34 +95,47 @@ async fn bounded<T>(
 }
 
 impl Subtensor {
-    /// Connects to `endpoint` (giving up after [`CALL_TIMEOUT`]), reads genesis hash, runtime
-    /// version and metadata, and checks that every transaction extension can be filled.
+    /// Connects to `endpoint`, reads genesis hash, runtime version and metadata, and checks
+    /// that every transaction extension can be filled. A node that cannot be reached is
+    /// [`ChainError::Unreachable`] with the cause, at once (each step of the connection gives
+    /// up after [`CONNECT_TIMEOUT`]).
     pub async fn connect(endpoint: &str) -> Result<Self, ChainError> {
-        Self::connect_within(endpoint, CALL_TIMEOUT).await
+        Self::connect_within(endpoint, CONNECT_TIMEOUT).await
     }
 
-    /// [`Subtensor::connect`], giving up on the first connection after `limit`. Once
-    /// connected, a dropped connection is retried without end (backoff up to 10 s), since a
-    /// miner or validator must outlive a node restart.
+    /// [`Subtensor::connect`], each step of the first connection (name lookup, TCP, TLS and
+    /// websocket handshake) giving up after `limit`. Once connected, a dropped connection is
+    /// retried without end (backoff up to 10 s), since a miner or validator must outlive a
+    /// node restart.
     pub async fn connect_within(endpoint: &str, limit: Duration) -> Result<Self, ChainError> {
+        let failed = |cause| ChainError::Unreachable {
+            endpoint: endpoint.to_string(),
+            cause,
+        };
+        let target = Endpoint::parse(endpoint).map_err(failed)?;
+        target.probe(limit).await.map_err(failed)?;
+        let connected = Arc::new(AtomicBool::new(false));
         let rpc = tokio::time::timeout(
             limit,
             Reconnecting::builder()
-                .retry_policy(
-                    ExponentialBackoff::from_millis(250).max_delay(Duration::from_secs(10)),
-                )
+                .retry_policy(ReconnectAfterFirst {
+                    connected: connected.clone(),
+                    backoff: ExponentialBackoff::from_millis(250)
+                        .max_delay(Duration::from_secs(10)),
+                })
                 .request_timeout(CALL_TIMEOUT)
-                .connection_timeout(Duration::from_secs(10))
+                .connection_timeout(limit)
                 .build(endpoint),
         )
         .await
         .map_err(|_| {
-            unreachable(
-                endpoint,
-                format_args!("no connection within {} s", limit.as_secs_f32()),
-            )
+            failed(ConnectFailure::Timeout {
+                stage: "in the websocket handshake",
+                limit,
+            })
         })?
-        .map_err(|e| unreachable(endpoint, e))?;
+        .map_err(|e| failed(target.handshake_failure(&e.to_string(), limit)))?;
+        connected.store(true, Ordering::Release);
         let client = bounded(
             endpoint,
             "reading genesis, runtime version and metadata",
@@ -414,6 +435,27 @@ fn rejected(call: &'static str, rejection: validity::Rejection) -> ChainError {
     }
 }
 
+/// The websocket's retry policy: none on the first connection, whose failure is reported with
+/// its cause at once; `backoff` on every reconnection after it, without end. The client clones
+/// the policy for each (re)connection, so the flag is shared, and set once connected.
+#[derive(Clone)]
+struct ReconnectAfterFirst {
+    connected: Arc<AtomicBool>,
+    backoff: ExponentialBackoff,
+}
+
+impl Iterator for ReconnectAfterFirst {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if self.connected.load(Ordering::Acquire) {
+            self.backoff.next()
+        } else {
+            None
+        }
+    }
+}
+
 /// Refuses a runtime sn27 cannot talk to: a call it makes is missing or changed shape, or a
 /// transaction extension needs data subxt's standard set does not provide.
 fn check_runtime(endpoint: &str, client: &OnlineClient<SubtensorConfig>) -> Result<(), ChainError> {
@@ -426,7 +468,7 @@ fn check_runtime(endpoint: &str, client: &OnlineClient<SubtensorConfig>) -> Resu
         .build();
     match offline.tx().create_v4_partial_offline(&payload, params) {
         Ok(_) => Ok(()),
-        Err(e) => Err(ChainError::Unavailable(format!(
+        Err(e) => Err(ChainError::Invalid(format!(
             "subtensor node {endpoint} runs spec {} whose transactions sn27 cannot sign: {e} \
              (a transaction extension with data sn27 does not know needs a newer sn27)",
             client.runtime_version().spec_version

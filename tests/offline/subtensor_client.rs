@@ -458,23 +458,217 @@ async fn a_runtime_upgrade_switches_metadata_and_a_dropped_node_is_reconnected()
     handle.stop().unwrap();
 }
 
-#[tokio::test]
-async fn an_unreachable_node_is_a_plain_error_in_bounded_time() {
-    // A port nothing listens on.
+/// A port on this machine that nothing listens on.
+fn closed_port() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    listener.local_addr().unwrap()
+}
+
+/// `connect_within(url, 2 s)`'s error, and how long it took.
+async fn connection_failure(url: &str) -> (ChainError, Duration) {
     let started = std::time::Instant::now();
-    let error = Subtensor::connect_within(&format!("ws://{addr}"), Duration::from_secs(2))
+    let error = Subtensor::connect_within(url, Duration::from_secs(2))
         .await
         .err()
-        .expect("no node");
-    assert!(started.elapsed() < Duration::from_secs(10));
-    let text = error.to_string();
+        .expect("no node there");
+    (error, started.elapsed())
+}
+
+#[tokio::test]
+async fn an_unreachable_node_is_an_error_at_once_naming_the_cause() {
+    use sn27::chain::ConnectFailure;
+
+    // Nothing listens: refused, at once (not after a timeout).
+    let addr = closed_port();
+    let (error, took) = connection_failure(&format!("ws://{addr}")).await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
     assert!(
-        text.contains(&addr.to_string()) && text.contains("no connection"),
-        "{text}"
+        matches!(&error, ChainError::Unreachable { cause: ConnectFailure::Refused { addr: a }, .. } if *a == addr),
+        "{error:?}"
     );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "subtensor node ws://{addr}: connection refused by {addr}: nothing listens there; is \
+             the node running, and are host and port right?"
+        )
+    );
+
+    // A name that cannot resolve (`.invalid` never does).
+    let (error, _) = connection_failure("wss://sn27-no-such-node.invalid:443").await;
+    assert!(
+        matches!(&error, ChainError::Unreachable { cause: ConnectFailure::Dns { host, .. }, .. } if host == "sn27-no-such-node.invalid"),
+        "{error:?}"
+    );
+
+    // TCP is accepted but nothing answers the websocket handshake: a timeout, named.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let (error, took) = connection_failure(&format!("ws://{silent_addr}")).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        matches!(
+            &error,
+            ChainError::Unreachable {
+                cause: ConnectFailure::Timeout { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("no answer within 2 s"),
+        "{error}"
+    );
+    hold.abort();
+
+    // wss:// to a server that speaks plain HTTP: the TLS handshake fails, and says so.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    let answer = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut socket, _)) = plain.accept().await {
+            let _ = socket
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let (error, took) = connection_failure(&format!("wss://127.0.0.1:{}", plain_addr.port())).await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        matches!(
+            &error,
+            ChainError::Unreachable {
+                cause: ConnectFailure::Tls { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("TLS handshake with 127.0.0.1 failed"),
+        "{error}"
+    );
+
+    // ws:// to the same HTTP server: the websocket upgrade is refused.
+    let (error, _) = connection_failure(&format!("ws://{plain_addr}")).await;
+    assert!(
+        matches!(
+            &error,
+            ChainError::Unreachable {
+                cause: ConnectFailure::Handshake { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    answer.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_report_a_refused_connection_at_once() {
+    let addr = closed_port();
+    let cli = Cli::new(&format!("ws://{addr}"));
+    for args in [
+        &["chain", "info"][..],
+        &["metagraph", "--json"],
+        &["weights", "show"],
+    ] {
+        let started = std::time::Instant::now();
+        let out = cli.run(args).await;
+        assert!(started.elapsed() < Duration::from_secs(5), "{args:?}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            crate::support::stderr(&out).lines().next(),
+            Some(
+                format!(
+                    "error: subtensor node ws://{addr}: connection refused by {addr}: nothing \
+                     listens there; is the node running, and are host and port right?"
+                )
+                .as_str()
+            ),
+            "{args:?}"
+        );
+    }
+}
+
+/// `sn27 run` (the service) started before its node: it keeps trying with backoff, logs the
+/// cause once rather than at every attempt, and goes on once the node answers (here to the
+/// registration check, which stops it since its hotkey is not registered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_waits_for_its_node_and_logs_the_cause_once() {
+    use std::io::Read;
+    let f = fixture(393).await;
+    f.handle.stop().unwrap();
+    f.handle.clone().stopped().await;
+    let cli = Cli::new(&format!("ws://{}", f.addr));
+    cli.ok(&["wallet", "create", "--no-password", "--no-print-mnemonic"])
+        .await;
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sn27"));
+    command
+        .args(["--config", &cli.config, "--log-format", "text", "run"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SN27_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                log.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+
+    // Attempts at about 0, 1 and 3 s: one log line, naming the cause.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "{}",
+        log.lock().unwrap()
+    );
+    {
+        let log = log.lock().unwrap();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("cannot reach the subtensor node"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{log}");
+        assert!(lines[0].contains("connection refused"), "{log}");
+    }
+
+    let handle = start(f.node.clone(), f.addr).await.0;
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    reader.join().unwrap();
+    let log = log.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("connected to the subtensor node"), "{log}");
+    assert!(log.contains("is not registered on netuid 27"), "{log}");
+    handle.stop().unwrap();
 }
 
 /// The `sn27` binary configured for a node at `addr` (netuid 27, a wallet directory of its
