@@ -164,15 +164,24 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            report(&error);
             ExitCode::FAILURE
         }
     }
 }
 
+/// Prints a command's failure once, as `error: <error>: <cause>: …`. The configuration's
+/// diagnostics already say `error:` (or `warning:`) on each line and are printed as they are.
+fn report(error: &anyhow::Error) {
+    match error.downcast_ref::<config::LoadError>() {
+        Some(diagnostics) => eprintln!("{diagnostics}"),
+        None => eprintln!("error: {error:#}"),
+    }
+}
+
 /// The whole configuration, failing on errors and printing warnings (for commands that act).
 pub(crate) fn load_config(source: &config::ConfigSource) -> anyhow::Result<config::Config> {
-    let loaded = config::load(source).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = config::load(source)?;
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }

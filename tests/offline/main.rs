@@ -11,6 +11,7 @@ mod architecture;
 mod chain_decode;
 mod chain_extrinsics;
 mod chain_metadata;
+mod cli_errors;
 mod config_cli;
 mod devnet;
 mod devnet_cli;
