@@ -12,6 +12,7 @@ mod chain_decode;
 mod chain_extrinsics;
 mod chain_metadata;
 mod cli_errors;
+mod closed_stdout;
 mod config_cli;
 mod devnet;
 mod devnet_cli;

@@ -659,6 +659,19 @@ async fn the_service_waits_for_its_node_and_logs_the_cause_once() {
         assert!(lines[0].contains("connection refused"), "{log}");
     }
 
+    // A service must outlive a log reader that goes away: SIGPIPE stays ignored.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let ignored = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+        .unwrap();
+    assert_ne!(
+        ignored & (1 << (13 - 1)),
+        0,
+        "SIGPIPE (13) not ignored: {status}"
+    );
+
     let handle = start(f.node.clone(), f.addr).await.0;
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
