@@ -12,9 +12,14 @@ use crate::support::sn27_ok;
 fn with_closed_stdout(args: &[&str]) -> std::process::Output {
     let (ours, theirs) = UnixStream::pair().unwrap();
     drop(ours);
-    Command::new(env!("CARGO_BIN_EXE_sn27"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SN27_") || name.starts_with("BT_PW_") {
+            command.env_remove(name);
+        }
+    }
+    command
         .args(args)
-        .env_remove("SN27_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stderr(Stdio::piped())

@@ -620,7 +620,7 @@ async fn the_service_waits_for_its_node_and_logs_the_cause_once() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     for (name, _) in std::env::vars() {
-        if name.starts_with("SN27_") || name == "RUST_LOG" {
+        if name.starts_with("SN27_") || name.starts_with("BT_PW_") || name == "RUST_LOG" {
             command.env_remove(name);
         }
     }
