@@ -194,11 +194,19 @@ pub fn metagraph(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> 
         metagraph.block,
         metagraph.neurons.len()
     );
-    println!(
-        "stake in alpha of netuid {}: alpha stake + TaoWeight x TAO stake, the total \
-         validator checks count (`--json` gives the parts)",
-        metagraph.netuid
-    );
+    if config.chain.network == Network::Devnet {
+        println!(
+            "stake in alpha of netuid {} (local devnet: one stake number per neuron, no TAO \
+             stake), the total validator checks count",
+            metagraph.netuid
+        );
+    } else {
+        println!(
+            "stake in alpha of netuid {}: alpha stake + TaoWeight x TAO stake, the total \
+             validator checks count (`--json` gives the parts)",
+            metagraph.netuid
+        );
+    }
     println!(
         "{:>4}  {:<48}  {:>14}  {:<6}  {:>8}  axon",
         "uid", "hotkey", "stake (alpha)", "permit", "updated"

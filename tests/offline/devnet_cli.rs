@@ -102,6 +102,13 @@ fn register_serve_and_inspect_on_the_devnet() {
     assert_eq!(neurons[1]["total_stake"], 1_500_000_000_000u64);
     let table = node.ok(&["metagraph"]);
     assert!(table.contains("/ipv4/127.0.0.1:8091"), "{table}");
+    assert!(
+        table.contains(
+            "stake in alpha of netuid 27 (local devnet: one stake number per neuron, no TAO stake)"
+        ) && table.contains("stake (alpha)")
+            && table.contains("1500.000"),
+        "{table}"
+    );
 
     let info = node.ok(&["chain", "info"]);
     assert!(
