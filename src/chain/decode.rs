@@ -28,19 +28,25 @@ pub struct NeuronInfoLiteFields {
     pub validator_permit: bool,
 }
 
+/// A neuron as `NeuronInfoLite` describes it: its `stake` list is alpha per coldkey, so the
+/// total is the alpha stake and the TAO stake is unknown until `get_metagraph` says.
 impl From<NeuronInfoLiteFields> for NeuronInfo {
     fn from(n: NeuronInfoLiteFields) -> Self {
+        let alpha = n
+            .stake
+            .iter()
+            .map(|(_, amount)| *amount)
+            .fold(0, u64::saturating_add);
         NeuronInfo {
             uid: n.uid,
             hotkey: PublicKey(n.hotkey),
             coldkey: PublicKey(n.coldkey),
-            stake: n
-                .stake
-                .iter()
-                .map(|(_, amount)| *amount)
-                .fold(0, u64::saturating_add),
+            stake: alpha,
+            alpha_stake: alpha,
+            tao_stake: None,
             validator_permit: n.validator_permit,
             last_update: n.last_update,
+            // Not in NeuronInfoLite: read from `BlockAtRegistration` by the client.
             registered_at: 0,
             axon: n.axon_info,
             incentive: Some(f64::from(n.incentive) / 65535.0),
@@ -50,14 +56,38 @@ impl From<NeuronInfoLiteFields> for NeuronInfo {
     }
 }
 
-/// The per-uid stake of `Metagraph` (`SubnetInfoRuntimeApi_get_metagraph`): `total_stake` is
-/// alpha stake plus the TAO stake weighted by `TaoWeight`, the stake the SDK's metagraph (and
-/// SN27's validator check) uses; `NeuronInfoLite.stake` holds alpha stake only.
+/// The per-uid stake of `Metagraph` (`SubnetInfoRuntimeApi_get_metagraph`): `alpha_stake` on
+/// the subnet, `tao_stake` on root, and `total_stake` = alpha + `TaoWeight` · TAO, the stake
+/// the SDK's metagraph (and SN27's validator check) uses; `NeuronInfoLite.stake` holds alpha
+/// stake only.
 #[derive(Debug, Clone, PartialEq, DecodeAsType)]
 #[decode_as_type(crate_path = "subxt::ext::scale_decode")]
 pub struct MetagraphStakeFields {
     pub hotkeys: Vec<[u8; 32]>,
+    pub alpha_stake: Vec<u64>,
+    pub tao_stake: Vec<u64>,
     pub total_stake: Vec<u64>,
+}
+
+impl MetagraphStakeFields {
+    /// Sets the three stakes of each neuron whose hotkey holds its uid in these vectors.
+    pub fn apply(&self, neurons: &mut [NeuronInfo]) {
+        for neuron in neurons {
+            let uid = usize::from(neuron.uid);
+            if self.hotkeys.get(uid) != Some(&neuron.hotkey.0) {
+                continue;
+            }
+            if let (Some(alpha), Some(tao), Some(total)) = (
+                self.alpha_stake.get(uid),
+                self.tao_stake.get(uid),
+                self.total_stake.get(uid),
+            ) {
+                neuron.alpha_stake = *alpha;
+                neuron.tao_stake = Some(*tao);
+                neuron.stake = *total;
+            }
+        }
+    }
 }
 
 /// The fields of `SubnetHyperparamsV2` (`SubnetInfoRuntimeApi_get_subnet_hyperparams_v2`) that

@@ -7,6 +7,7 @@
 //! - [`commit`] and [`timelock`]: the two forms a weights commit takes on chain.
 
 pub mod commit;
+pub mod connection;
 pub mod decode;
 pub mod devnet;
 pub mod errors;
@@ -16,6 +17,7 @@ mod network;
 pub mod subtensor;
 pub mod timelock;
 pub mod types;
+pub mod validity;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use async_trait::async_trait;
 
 use crate::keys::{Keypair, PublicKey};
 
+pub use connection::ConnectFailure;
 pub use network::Network;
 pub use types::{
     AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
@@ -41,12 +44,31 @@ pub enum ChainError {
         error: Cow<'static, str>,
         explanation: String,
     },
+    /// The node refused the transaction before it reached a block (transaction validity):
+    /// nothing was included, no fee paid, no nonce used.
+    #[error(
+        "{call} refused by the node before inclusion ({error}: {code}): {explanation}; nothing \
+         reached the chain"
+    )]
+    Rejected {
+        call: &'static str,
+        error: Cow<'static, str>,
+        /// How the node said it, e.g. `invalid transaction, custom error 11`.
+        code: String,
+        explanation: String,
+    },
     #[error("subnet {0} does not exist")]
     NoSubnet(u16),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
     Unavailable(String),
+    /// No connection to the node; worth retrying (the node may come up).
+    #[error("subtensor node {endpoint}: {cause}")]
+    Unreachable {
+        endpoint: String,
+        cause: ConnectFailure,
+    },
     #[error("devnet database {}: {reason}", path.display())]
     Storage { path: PathBuf, reason: String },
 }
@@ -56,6 +78,16 @@ impl ChainError {
     pub fn dispatch_error(&self) -> Option<&str> {
         match self {
             ChainError::Dispatch { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The reason's name, when the node refused a transaction before inclusion. Kept apart
+    /// from [`ChainError::dispatch_error`]: nothing happened on chain, and one code can stand
+    /// for several pallet errors (custom 17 is a reveal both too early and too late).
+    pub fn rejection(&self) -> Option<&str> {
+        match self {
+            ChainError::Rejected { error, .. } => Some(error),
             _ => None,
         }
     }
@@ -153,10 +185,53 @@ pub async fn publish_axon(
 }
 
 /// The chain `network` names: the embedded devnet (its database at `devnet_path`), or a
-/// connection to a subtensor node.
+/// connection to a subtensor node. For one-shot commands: a node that cannot be reached is an
+/// error at once, naming the cause (refused, DNS, TLS, timeout).
 pub async fn connect(network: &Network, devnet_path: &Path) -> Result<Arc<dyn Chain>, ChainError> {
     match network.endpoint() {
         None => Ok(Arc::new(devnet::Devnet::open(devnet_path)?)),
         Some(endpoint) => Ok(Arc::new(subtensor::Subtensor::connect(endpoint).await?)),
+    }
+}
+
+/// [`connect`] for a service: a node that cannot be reached (yet) is tried again with backoff
+/// (1 s doubling to a minute) until it answers, the cause logged when it first appears and
+/// whenever it changes rather than at every attempt. Errors that waiting does not cure (a
+/// runtime sn27 cannot sign for, a missing devnet) end the wait.
+pub async fn connect_retrying(
+    network: &Network,
+    devnet_path: &Path,
+) -> Result<Arc<dyn Chain>, ChainError> {
+    let Some(endpoint) = network.endpoint() else {
+        return connect(network, devnet_path).await;
+    };
+    let mut backoff = crate::backoff::Backoff::new(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    );
+    let mut last_cause: Option<String> = None;
+    loop {
+        let error = match subtensor::Subtensor::connect(endpoint).await {
+            Ok(chain) => {
+                let failures = backoff.succeeded();
+                if failures > 0 {
+                    tracing::info!(%endpoint, failures, "connected to the subtensor node");
+                }
+                return Ok(Arc::new(chain));
+            }
+            Err(error @ (ChainError::Unreachable { .. } | ChainError::Unavailable(_))) => error,
+            Err(other) => return Err(other),
+        };
+        let retry = backoff.failed();
+        let cause = match &error {
+            ChainError::Unreachable { cause, .. } => cause.to_string(),
+            other => other.to_string(),
+        };
+        if last_cause.as_deref() != Some(cause.as_str()) {
+            tracing::warn!(%endpoint, %cause, retry_in_s = retry.delay.as_secs(),
+                "cannot reach the subtensor node; retrying with backoff until it answers");
+            last_cause = Some(cause);
+        }
+        tokio::time::sleep(retry.delay).await;
     }
 }

@@ -4,15 +4,24 @@
 //! in the metadata the node serves, and results are decoded by field name
 //! ([`super::decode`]), so a runtime upgrade that keeps names and meanings needs no new sn27.
 //!
-//! - The websocket reconnects by itself with exponential backoff (250 ms doubling to 10 s); a
-//!   read in flight during a drop waits for the new connection and is retried there, within
-//!   its timeout.
+//! - The first connection is made once, in steps ([`super::connection`]), and its failure
+//!   named at once (refused, DNS, TLS, timeout); retrying it is the caller's choice
+//!   ([`super::connect_retrying`] for services).
+//! - Once connected, the websocket reconnects by itself with exponential backoff (250 ms
+//!   doubling to 10 s); a read in flight during a drop waits for the new connection and is
+//!   retried there, within its timeout.
 //! - A background task follows the node's runtime-version subscription and swaps in the new
 //!   metadata and spec version on an upgrade, so signatures stay valid after it.
 //! - Every read has [`CALL_TIMEOUT`]; a submission waits at most [`INCLUSION_TIMEOUT`] for its
 //!   block and then for its events, and a refusal comes back as the pallet's error name with
-//!   [`super::errors::explain`]'s words.
+//!   [`super::errors::explain`]'s words; a transaction the node refuses before any block
+//!   (its validity) comes back named by [`super::validity`].
+//! - An axon at an address validators cannot reach (loopback, private, …) is refused before
+//!   anything is sent.
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,26 +30,31 @@ use subxt::backend::rpc::reconnecting_rpc_client::{ExponentialBackoff, RpcClient
 use subxt::backend::rpc::RpcClient;
 use subxt::config::DefaultExtrinsicParamsBuilder;
 use subxt::dynamic::Value;
-use subxt::error::{DispatchError, Error as SubxtError, TransactionError};
+use subxt::error::{DispatchError, Error as SubxtError, RpcError, TransactionError};
 use subxt::ext::scale_decode::DecodeAsType;
+use subxt::ext::subxt_rpcs::Error as RpcClientError;
 use subxt::utils::H256;
 use subxt::OnlineClient;
 use tokio::task::JoinHandle;
 
+use super::connection::{ConnectFailure, Endpoint};
 use super::decode::{decode, HyperparamsFields, MetagraphStakeFields, NeuronInfoLiteFields};
 use super::errors::explain;
 use super::extrinsic::{KeypairSigner, SubtensorCall, SubtensorConfig};
 use super::metadata::SUBTENSOR_PALLET;
 use super::timelock::{reveal_block, reveal_block_fixed_epochs, EpochSchedule};
 use super::types::{
-    AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
-    WeightRows,
+    unreachable_reason, AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo,
+    ServeOutcome, TimelockPlan, WeightRows,
 };
+use super::validity;
 use super::{Chain, ChainError};
 use crate::keys::{Keypair, PublicKey};
 
 /// The longest any single read or the submission itself may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest each step of the first connection may take (name lookup, TCP, handshake).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a submitted extrinsic may take to land in a block and report its outcome
 /// (a block is 12 s; a busy transaction pool can hold it back a few blocks).
 pub const INCLUSION_TIMEOUT: Duration = Duration::from_secs(120);
@@ -81,34 +95,47 @@ async fn bounded<T>(
 }
 
 impl Subtensor {
-    /// Connects to `endpoint` (giving up after [`CALL_TIMEOUT`]), reads genesis hash, runtime
-    /// version and metadata, and checks that every transaction extension can be filled.
+    /// Connects to `endpoint`, reads genesis hash, runtime version and metadata, and checks
+    /// that every transaction extension can be filled. A node that cannot be reached is
+    /// [`ChainError::Unreachable`] with the cause, at once (each step of the connection gives
+    /// up after [`CONNECT_TIMEOUT`]).
     pub async fn connect(endpoint: &str) -> Result<Self, ChainError> {
-        Self::connect_within(endpoint, CALL_TIMEOUT).await
+        Self::connect_within(endpoint, CONNECT_TIMEOUT).await
     }
 
-    /// [`Subtensor::connect`], giving up on the first connection after `limit`. Once
-    /// connected, a dropped connection is retried without end (backoff up to 10 s), since a
-    /// miner or validator must outlive a node restart.
+    /// [`Subtensor::connect`], each step of the first connection (name lookup, TCP, TLS and
+    /// websocket handshake) giving up after `limit`. Once connected, a dropped connection is
+    /// retried without end (backoff up to 10 s), since a miner or validator must outlive a
+    /// node restart.
     pub async fn connect_within(endpoint: &str, limit: Duration) -> Result<Self, ChainError> {
+        let failed = |cause| ChainError::Unreachable {
+            endpoint: endpoint.to_string(),
+            cause,
+        };
+        let target = Endpoint::parse(endpoint).map_err(failed)?;
+        target.probe(limit).await.map_err(failed)?;
+        let connected = Arc::new(AtomicBool::new(false));
         let rpc = tokio::time::timeout(
             limit,
             Reconnecting::builder()
-                .retry_policy(
-                    ExponentialBackoff::from_millis(250).max_delay(Duration::from_secs(10)),
-                )
+                .retry_policy(ReconnectAfterFirst {
+                    connected: connected.clone(),
+                    backoff: ExponentialBackoff::from_millis(250)
+                        .max_delay(Duration::from_secs(10)),
+                })
                 .request_timeout(CALL_TIMEOUT)
-                .connection_timeout(Duration::from_secs(10))
+                .connection_timeout(limit)
                 .build(endpoint),
         )
         .await
         .map_err(|_| {
-            unreachable(
-                endpoint,
-                format_args!("no connection within {} s", limit.as_secs_f32()),
-            )
+            failed(ConnectFailure::Timeout {
+                stage: "in the websocket handshake",
+                limit,
+            })
         })?
-        .map_err(|e| unreachable(endpoint, e))?;
+        .map_err(|e| failed(target.handshake_failure(&e.to_string(), limit)))?;
+        connected.store(true, Ordering::Release);
         let client = bounded(
             endpoint,
             "reading genesis, runtime version and metadata",
@@ -249,6 +276,44 @@ impl Subtensor {
         .await
     }
 
+    /// Every value of a `SubtensorModule` map keyed by netuid and uid, both with the Identity
+    /// hasher (`Weights`, `BlockAtRegistration`), as `(uid, value)`: the uid is the key's last
+    /// two bytes. Uids without a stored value are absent (their value is the default).
+    async fn per_uid<T: DecodeAsType>(
+        &self,
+        entry: &str,
+        netuid: u16,
+    ) -> Result<Vec<(u16, T)>, ChainError> {
+        let address =
+            subxt::dynamic::storage(SUBTENSOR_PALLET, entry, vec![Value::u128(netuid.into())]);
+        let what = format!("{SUBTENSOR_PALLET}.{entry}");
+        let pairs = bounded(&self.endpoint, &what, CALL_TIMEOUT, async {
+            let storage = self.client.storage().at_latest().await?;
+            let mut stream = storage.iter(address).await?;
+            let mut pairs = Vec::new();
+            while let Some(pair) = stream.next().await {
+                pairs.push(pair?);
+            }
+            Ok(pairs)
+        })
+        .await?;
+        let mut values = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            let key = &pair.key_bytes;
+            let uid = key
+                .len()
+                .checked_sub(2)
+                .map(|at| u16::from_le_bytes([key[at], key[at + 1]]))
+                .ok_or_else(|| self.decode_error(&format!("{what} key"), "too short"))?;
+            let value = pair
+                .value
+                .as_type::<T>()
+                .map_err(|e| self.decode_error(&what, e))?;
+            values.push((uid, value));
+        }
+        Ok(values)
+    }
+
     /// Signs `call` with `signer`, submits it and waits until it is in a block and its events
     /// say whether it succeeded; returns the block number.
     async fn submit(&self, call: SubtensorCall, signer: &Keypair) -> Result<u64, ChainError> {
@@ -318,19 +383,75 @@ impl Subtensor {
                 error: "DispatchError".into(),
                 explanation: other.to_string(),
             },
-            SubxtError::Transaction(TransactionError::Invalid(reason)) => ChainError::Dispatch {
+            SubxtError::Rpc(RpcError::ClientError(RpcClientError::User(user))) => {
+                match validity::rejection(
+                    user.code,
+                    &user.message,
+                    user.data.as_deref().map(|d| d.get()),
+                ) {
+                    Some(rejection) => rejected(call, rejection),
+                    None => self.unavailable(format_args!(
+                        "{call}: the node answered error {}: {}",
+                        user.code, user.message
+                    )),
+                }
+            }
+            SubxtError::Transaction(TransactionError::Invalid(reason)) => rejected(
                 call,
-                error: "InvalidTransaction".into(),
-                explanation: format!(
-                    "the node refused the transaction ({reason}); a stale nonce, a runtime \
-                     upgrade in progress or a too-low balance for the fee are the usual causes"
-                ),
-            },
+                validity::from_status(&reason).unwrap_or(validity::Rejection {
+                    name: "Invalid".into(),
+                    code: reason,
+                    explanation: "the node dropped the transaction as invalid; a stale nonce, a \
+                                  runtime upgrade in progress or a too-low balance for the fee \
+                                  are the usual causes; run the command again"
+                        .into(),
+                }),
+            ),
+            SubxtError::Transaction(TransactionError::Dropped(reason)) => rejected(
+                call,
+                validity::Rejection {
+                    name: "Dropped".into(),
+                    code: reason,
+                    explanation: "the node's transaction pool dropped it before inclusion; run \
+                                  the command again"
+                        .into(),
+                },
+            ),
             SubxtError::Extrinsic(e) => ChainError::Invalid(format!(
                 "cannot build {call} for spec {}: {e}",
                 self.client.runtime_version().spec_version
             )),
             other => self.unavailable(format_args!("{call}: {other}")),
+        }
+    }
+}
+
+fn rejected(call: &'static str, rejection: validity::Rejection) -> ChainError {
+    ChainError::Rejected {
+        call,
+        error: rejection.name,
+        code: rejection.code,
+        explanation: rejection.explanation,
+    }
+}
+
+/// The websocket's retry policy: none on the first connection, whose failure is reported with
+/// its cause at once; `backoff` on every reconnection after it, without end. The client clones
+/// the policy for each (re)connection, so the flag is shared, and set once connected.
+#[derive(Clone)]
+struct ReconnectAfterFirst {
+    connected: Arc<AtomicBool>,
+    backoff: ExponentialBackoff,
+}
+
+impl Iterator for ReconnectAfterFirst {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if self.connected.load(Ordering::Acquire) {
+            self.backoff.next()
+        } else {
+            None
         }
     }
 }
@@ -347,7 +468,7 @@ fn check_runtime(endpoint: &str, client: &OnlineClient<SubtensorConfig>) -> Resu
         .build();
     match offline.tx().create_v4_partial_offline(&payload, params) {
         Ok(_) => Ok(()),
-        Err(e) => Err(ChainError::Unavailable(format!(
+        Err(e) => Err(ChainError::Invalid(format!(
             "subtensor node {endpoint} runs spec {} whose transactions sn27 cannot sign: {e} \
              (a transaction extension with data sn27 does not know needs a newer sn27)",
             client.runtime_version().spec_version
@@ -508,30 +629,27 @@ impl Chain for Subtensor {
             .runtime_api("NeuronInfoRuntimeApi", "get_neurons_lite", &netuid.encode())
             .await?;
         if neurons.is_empty() {
-            // An empty list is also what a missing subnet gives; tell the two apart.
-            self.hyperparameters(netuid).await?;
+            self.ensure_subnet(netuid).await?;
         }
         let mut neurons: Vec<NeuronInfo> = neurons.into_iter().map(NeuronInfo::from).collect();
         neurons.sort_by_key(|n| n.uid);
-        // Total stake (alpha + weighted TAO) as the SDK reports it; without it the alpha
-        // stake of NeuronInfoLite stands, which undercounts TAO-staked validators.
+        // NeuronInfoLite carries no registration block; the pallet keeps it per uid.
+        for (uid, block) in self.per_uid::<u64>("BlockAtRegistration", netuid).await? {
+            if let Some(neuron) = neurons.iter_mut().find(|n| n.uid == uid) {
+                neuron.registered_at = block;
+            }
+        }
+        // Alpha, TAO and total stake (alpha + weighted TAO) as the SDK reports them; without
+        // them the alpha stake of NeuronInfoLite stands for the total, which undercounts
+        // TAO-staked validators.
         let stake: Result<Option<MetagraphStakeFields>, _> = self
             .runtime_api("SubnetInfoRuntimeApi", "get_metagraph", &netuid.encode())
             .await;
         match stake {
-            Ok(Some(stake)) => {
-                for neuron in &mut neurons {
-                    let uid = usize::from(neuron.uid);
-                    if stake.hotkeys.get(uid) == Some(&neuron.hotkey.0) {
-                        if let Some(total) = stake.total_stake.get(uid) {
-                            neuron.stake = *total;
-                        }
-                    }
-                }
-            }
+            Ok(Some(stake)) => stake.apply(&mut neurons),
             Ok(None) => {}
             Err(e) => tracing::warn!(netuid, error = %e,
-                "total stake unavailable; using alpha stake from get_neurons_lite"),
+                "TAO and total stake unavailable; counting alpha stake from get_neurons_lite"),
         }
         Ok(Metagraph {
             netuid,
@@ -575,6 +693,21 @@ impl Chain for Subtensor {
         netuid: u16,
         axon: AxonInfo,
     ) -> Result<ServeOutcome, ChainError> {
+        // The chain itself refuses only loopback and a few more (`InvalidIpAddress`), but an
+        // axon at any non-public address is unreachable for validators: refuse before sending.
+        let ip = match axon.ip {
+            0 => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            _ => axon.ip_addr(),
+        };
+        if let Some(ip) = ip {
+            if let Some(reason) = unreachable_reason(ip) {
+                return Err(ChainError::Invalid(format!(
+                    "axon address {ip} is {reason}, which validators on the internet cannot \
+                     reach; set [axon] external_ip to the public address of this machine \
+                     (nothing was sent)"
+                )));
+            }
+        }
         let block = self
             .submit(SubtensorCall::serve_axon(netuid, &axon), hotkey)
             .await?;
@@ -627,42 +760,14 @@ impl Chain for Subtensor {
     }
 
     async fn weights(&self, netuid: u16) -> Result<WeightRows, ChainError> {
-        let address = subxt::dynamic::storage(
-            SUBTENSOR_PALLET,
-            "Weights",
-            vec![Value::u128(netuid.into())],
-        );
-        let pairs = bounded(
-            &self.endpoint,
-            "SubtensorModule.Weights",
-            CALL_TIMEOUT,
-            async {
-                let storage = self.client.storage().at_latest().await?;
-                let mut stream = storage.iter(address).await?;
-                let mut pairs = Vec::new();
-                while let Some(pair) = stream.next().await {
-                    pairs.push(pair?);
-                }
-                Ok(pairs)
-            },
-        )
-        .await?;
-        let mut rows = Vec::with_capacity(pairs.len());
-        for pair in pairs {
-            // The second key is the setter's uid (Identity hasher: its two bytes end the key).
-            let key = &pair.key_bytes;
-            let uid = key
-                .len()
-                .checked_sub(2)
-                .map(|at| u16::from_le_bytes([key[at], key[at + 1]]))
-                .ok_or_else(|| self.decode_error("SubtensorModule.Weights key", "too short"))?;
-            let row: Vec<(u16, u16)> = pair
-                .value
-                .as_type()
-                .map_err(|e| self.decode_error("SubtensorModule.Weights", e))?;
-            if !row.is_empty() {
-                rows.push((uid, row));
-            }
+        let mut rows: WeightRows = self
+            .per_uid::<Vec<(u16, u16)>>("Weights", netuid)
+            .await?
+            .into_iter()
+            .filter(|(_, row)| !row.is_empty())
+            .collect();
+        if rows.is_empty() {
+            self.ensure_subnet(netuid).await?;
         }
         rows.sort_by_key(|(uid, _)| *uid);
         Ok(rows)
@@ -670,6 +775,19 @@ impl Chain for Subtensor {
 }
 
 impl Subtensor {
+    /// [`ChainError::NoSubnet`] unless `netuid` exists. An empty neuron list or weights map is
+    /// also what a subnet that does not exist reads as; its hyperparameters tell the two apart.
+    async fn ensure_subnet(&self, netuid: u16) -> Result<(), ChainError> {
+        let fields: Option<HyperparamsFields> = self
+            .runtime_api(
+                "SubnetInfoRuntimeApi",
+                "get_subnet_hyperparams_v2",
+                &netuid.encode(),
+            )
+            .await?;
+        fields.map(drop).ok_or(ChainError::NoSubnet(netuid))
+    }
+
     /// Refuses before sending (and paying nothing for a doomed extrinsic) when the hotkey set
     /// weights less than the subnet's rate limit ago, as the SDK checks.
     async fn check_weights_rate(&self, hotkey: &Keypair, netuid: u16) -> Result<(), ChainError> {

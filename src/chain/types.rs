@@ -88,6 +88,43 @@ impl AxonInfo {
     }
 }
 
+/// Why validators on the internet cannot reach an axon at `ip`, or `None` for an address
+/// that may be public. A real chain refuses only a few of these outright (`InvalidIpAddress`:
+/// 0, 127.0.0.1, ::1, all-ones), but none of them can be reached from outside this network.
+pub fn unreachable_reason(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_unspecified() {
+                Some("the unspecified address")
+            } else if v4.is_loopback() {
+                Some("a loopback address")
+            } else if v4.is_private() {
+                Some("a private (RFC 1918) address")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("a carrier-grade NAT (shared) address")
+            } else if v4.is_link_local() {
+                Some("a link-local address")
+            } else if v4.is_broadcast() {
+                Some("the broadcast address")
+            } else if v4.is_multicast() {
+                Some("a multicast address")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => unreachable_reason(IpAddr::V4(v4)),
+            None if v6.is_unspecified() => Some("the unspecified address"),
+            None if v6.is_loopback() => Some("a loopback address"),
+            None if v6.is_unique_local() => Some("a unique local (private) address"),
+            None if v6.is_unicast_link_local() => Some("a link-local address"),
+            None if v6.is_multicast() => Some("a multicast address"),
+            None => None,
+        },
+    }
+}
+
 impl fmt::Display for AxonInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.ip_addr() {
@@ -109,8 +146,16 @@ pub struct NeuronInfo {
     pub hotkey: PublicKey,
     #[serde(serialize_with = "ss58")]
     pub coldkey: PublicKey,
-    /// Total stake, RAO.
+    /// Stake as validator checks count it (the SDK's `total_stake`): `alpha_stake` plus
+    /// `tao_stake` weighted by the chain's `TaoWeight`, in 10⁻⁹ units of the subnet's alpha.
+    /// Where the chain does not report TAO stake it is `alpha_stake` alone.
+    #[serde(rename = "total_stake")]
     pub stake: u64,
+    /// Alpha staked to the hotkey on this subnet, 10⁻⁹ units of the subnet's alpha.
+    pub alpha_stake: u64,
+    /// TAO staked to the hotkey on the root network, RAO; `None` where the chain does not say
+    /// (a runtime without `get_metagraph`).
+    pub tao_stake: Option<u64>,
     pub validator_permit: bool,
     pub last_update: u64,
     pub registered_at: u64,
@@ -134,7 +179,7 @@ pub struct Metagraph {
 }
 
 impl Metagraph {
-    /// The view access checks use (stake in TAO).
+    /// The view access checks use (the total stake, as a number of whole units).
     pub fn snapshot(&self) -> crate::metagraph::MetagraphSnapshot {
         crate::metagraph::MetagraphSnapshot::new(
             self.netuid,
@@ -221,6 +266,39 @@ mod tests {
         assert_eq!(v6.ip_addr(), Some("2001:db8::1".parse().unwrap()));
         assert_eq!(AxonInfo::default().ip_addr(), None);
         assert_eq!(AxonInfo::default().to_string(), "not serving");
+    }
+
+    #[test]
+    fn addresses_validators_cannot_reach() {
+        for (ip, reason) in [
+            ("0.0.0.0", "unspecified"),
+            ("127.0.0.1", "loopback"),
+            ("127.8.9.1", "loopback"),
+            ("10.0.0.2", "private"),
+            ("172.16.5.4", "private"),
+            ("192.168.1.20", "private"),
+            ("100.64.0.1", "carrier-grade NAT"),
+            ("169.254.1.1", "link-local"),
+            ("255.255.255.255", "broadcast"),
+            ("224.0.0.1", "multicast"),
+            ("::", "unspecified"),
+            ("::1", "loopback"),
+            ("fd00::1", "unique local"),
+            ("fe80::1", "link-local"),
+            ("::ffff:192.168.0.1", "private"),
+        ] {
+            let found = unreachable_reason(ip.parse().unwrap());
+            assert!(found.is_some_and(|r| r.contains(reason)), "{ip}: {found:?}");
+        }
+        for ip in [
+            "1.2.3.4",
+            "203.0.113.7",
+            "100.128.0.1",
+            "2001:db8::1",
+            "172.32.0.1",
+        ] {
+            assert_eq!(unreachable_reason(ip.parse().unwrap()), None, "{ip}");
+        }
     }
 
     #[test]

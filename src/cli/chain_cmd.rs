@@ -50,7 +50,8 @@ pub enum DevnetCommand {
         /// The owning coldkey [default: the hotkey itself]
         #[arg(long)]
         coldkey: Option<String>,
-        /// Stake in TAO.
+        /// Stake, in whole units; the devnet has no pool and counts it as alpha on the
+        /// subnet (1 TAO = 1 alpha).
         #[arg(long, default_value_t = 0.0)]
         stake: f64,
     },
@@ -154,9 +155,16 @@ pub fn info(source: &ConfigSource) -> anyhow::Result<ExitCode> {
                 "off".into()
             }
         );
+        // One is a count of uids, the other a cap on one uid's share of a weights vector.
         println!(
-            "min/max weights {} / {}",
-            h.min_allowed_weights, h.max_weights_limit
+            "min weights     at least {} uid{} per weights vector (min_allowed_weights)",
+            h.min_allowed_weights,
+            if h.min_allowed_weights == 1 { "" } else { "s" }
+        );
+        println!(
+            "max weight      at most {:.2}% of a weights vector on one uid (max_weights_limit {} of 65535)",
+            f64::from(h.max_weights_limit) / 655.35,
+            h.max_weights_limit
         );
         println!("burn            {:.9} TAO", tao(h.burn));
         println!(
@@ -186,9 +194,22 @@ pub fn metagraph(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> 
         metagraph.block,
         metagraph.neurons.len()
     );
+    if config.chain.network == Network::Devnet {
+        println!(
+            "stake in alpha of netuid {} (local devnet: one stake number per neuron, no TAO \
+             stake), the total validator checks count",
+            metagraph.netuid
+        );
+    } else {
+        println!(
+            "stake in alpha of netuid {}: alpha stake + TaoWeight x TAO stake, the total \
+             validator checks count (`--json` gives the parts)",
+            metagraph.netuid
+        );
+    }
     println!(
         "{:>4}  {:<48}  {:>14}  {:<6}  {:>8}  axon",
-        "uid", "hotkey", "stake (TAO)", "permit", "updated"
+        "uid", "hotkey", "stake (alpha)", "permit", "updated"
     );
     for n in &metagraph.neurons {
         println!(
@@ -213,9 +234,10 @@ pub fn register(
     let config = load(source)?;
     let selected = select_from(config.wallet.clone(), wallet)?;
     let hotkey = selected.wallet.address(KeyRole::Hotkey)?;
+    let coldkey_address = selected.wallet.address(KeyRole::Coldkey)?;
     let netuid = config.chain.netuid;
     let (runtime, chain) = connected(&config)?;
-    let (burn, registered) = runtime.block_on(async {
+    let (burn, registered, free) = runtime.block_on(async {
         let h = chain.hyperparameters(netuid).await?;
         let metagraph = chain.metagraph(netuid).await?;
         let uid = metagraph
@@ -223,7 +245,8 @@ pub fn register(
             .iter()
             .find(|n| n.hotkey == hotkey)
             .map(|n| n.uid);
-        Ok::<_, chain::ChainError>((h.burn, uid))
+        let free = chain.balance(&coldkey_address).await?;
+        Ok::<_, chain::ChainError>((h.burn, uid, free))
     })?;
     if let Some(uid) = registered {
         println!("hotkey {hotkey} is already registered on netuid {netuid} as uid {uid}");
@@ -242,6 +265,17 @@ pub fn register(
                 tao(limit)
             );
         }
+    }
+    // A refusal here costs nothing; the chain's own (the burn may rise before the extrinsic
+    // lands) uses up a nonce and is still reported by `burned_register`.
+    if free < burn {
+        bail!(
+            "coldkey {coldkey_address} has {:.9} TAO free but the burn is {:.9} TAO: {:.9} TAO \
+             missing; nothing was sent",
+            tao(free),
+            tao(burn),
+            tao(burn - free)
+        );
     }
     if !yes {
         if !std::io::stdin().is_terminal() {

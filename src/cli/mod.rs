@@ -137,7 +137,11 @@ impl clap::ValueEnum for LogFormat {
 
 /// Parses the arguments, runs the command and maps failures to an exit code.
 pub fn main() -> ExitCode {
+    end_on_closed_stdout(true);
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run(_)) {
+        end_on_closed_stdout(false);
+    }
     let source = config::resolve_source(cli.config.as_deref());
     let result = match cli.command {
         Command::Config(command) => {
@@ -180,15 +184,40 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            report(&error);
             ExitCode::FAILURE
         }
     }
 }
 
+/// Whether a write to a closed pipe ends the process (SIGPIPE at its default action), as Unix
+/// tools end when their reader stops (`sn27 metagraph --json | head`), instead of Rust's
+/// default of ignoring SIGPIPE and panicking in `println!`. Only for one-shot commands: the
+/// service (`sn27 run`) keeps it ignored, so a log reader that goes away cannot stop it.
+fn end_on_closed_stdout(end: bool) {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    let action = if end {
+        SigHandler::SigDfl
+    } else {
+        SigHandler::SigIgn
+    };
+    // SAFETY: the default and ignore actions run no handler code; this only sets the
+    // disposition, before any other thread exists.
+    let _ = unsafe { signal(Signal::SIGPIPE, action) };
+}
+
+/// Prints a command's failure once, as `error: <error>: <cause>: …`. The configuration's
+/// diagnostics already say `error:` (or `warning:`) on each line and are printed as they are.
+fn report(error: &anyhow::Error) {
+    match error.downcast_ref::<config::LoadError>() {
+        Some(diagnostics) => eprintln!("{diagnostics}"),
+        None => eprintln!("error: {error:#}"),
+    }
+}
+
 /// The whole configuration, failing on errors and printing warnings (for commands that act).
 pub(crate) fn load_config(source: &config::ConfigSource) -> anyhow::Result<config::Config> {
-    let loaded = config::load(source).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = config::load(source)?;
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }

@@ -72,6 +72,19 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
                 &["axon", "external_ip"],
                 "0.0.0.0 cannot be published: validators skip axons at that address",
             );
+        } else if let Some(reason) = crate::chain::types::unreachable_reason(ip) {
+            // Fine on the devnet (one machine); a real network's validators cannot reach it.
+            if c.chain.network != Network::Devnet {
+                out.warn(
+                    &["axon", "external_ip"],
+                    &format!(
+                        "{ip} is {reason}: validators on the internet cannot reach it, and \
+                         `sn27 serve-axon` and `sn27 run` refuse to publish it on {}; set the \
+                         public address of this machine",
+                        c.chain.network
+                    ),
+                );
+            }
         }
     }
 

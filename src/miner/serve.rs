@@ -87,7 +87,7 @@ pub fn outgoing_ip() -> std::io::Result<IpAddr> {
 /// Runs the miner until a stop signal.
 pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow::Result<()> {
     let netuid = config.chain.netuid;
-    let chain = chain::connect(&config.chain.network, &config.devnet_path()).await?;
+    let chain = chain::connect_retrying(&config.chain.network, &config.devnet_path()).await?;
     let metagraph = chain.metagraph(netuid).await?;
     if !metagraph
         .neurons

@@ -155,6 +155,8 @@ mod tests {
             hotkey: Keypair::generate(12).unwrap().public(),
             coldkey: Keypair::generate(12).unwrap().public(),
             stake: 0,
+            alpha_stake: 0,
+            tao_stake: Some(0),
             validator_permit: false,
             last_update: 0,
             registered_at: 0,

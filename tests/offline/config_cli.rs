@@ -189,3 +189,47 @@ fn password_in_the_file_is_refused_with_the_alternative() {
         "the value must not be echoed: {err}"
     );
 }
+
+/// An axon address validators cannot reach is fine on the one-machine devnet and a warning on
+/// a real network (where publishing it is refused).
+#[test]
+fn a_private_external_ip_is_warned_about_on_a_real_network() {
+    let dir = tempfile::tempdir().unwrap();
+    for (network, ip, warned) in [
+        (
+            "finney",
+            "192.168.1.20",
+            Some("a private (RFC 1918) address"),
+        ),
+        ("test", "127.0.0.1", Some("a loopback address")),
+        (
+            "ws://10.1.1.1:9944",
+            "fd00::7",
+            Some("a unique local (private) address"),
+        ),
+        ("finney", "203.0.113.10", None),
+        ("devnet", "127.0.0.1", None),
+    ] {
+        let config = write_config(
+            &dir,
+            &format!(
+                "role = \"miner\"\n[chain]\nnetwork = \"{network}\"\nnetuid = {}\n\
+                 [axon]\nexternal_ip = \"{ip}\"\n",
+                if network == "test" { 15 } else { 27 }
+            ),
+        );
+        let out = sn27(&["config", "check", "--config", &config], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let err = stderr(&out);
+        match warned {
+            Some(reason) => assert!(
+                err.starts_with(&format!(
+                    "warning: {config}:6: axon.external_ip: {ip} is {reason}: validators on the \
+                     internet cannot reach it"
+                )),
+                "{network} {ip}: {err}"
+            ),
+            None => assert!(err.is_empty(), "{network} {ip}: {err}"),
+        }
+    }
+}

@@ -50,11 +50,15 @@ fn register_serve_and_inspect_on_the_devnet() {
         shown["hotkey"].as_str().unwrap(),
     );
 
-    // Registration needs funds, confirmation and respects --max-burn.
+    // Registration needs funds (checked before anything is sent), confirmation, and
+    // respects --max-burn.
     let out = node.run(&["register", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("NotEnoughBalanceToStake"),
+        stderr(&out).contains(&format!(
+            "coldkey {coldkey} has 0.000000000 TAO free but the burn is 1.000000000 TAO: \
+             1.000000000 TAO missing; nothing was sent"
+        )),
         "{}",
         stderr(&out)
     );
@@ -92,8 +96,19 @@ fn register_serve_and_inspect_on_the_devnet() {
     assert_eq!(neurons[0]["axon"]["version"], 183);
     assert_eq!(neurons[1]["hotkey"], validator.as_str());
     assert_eq!(neurons[1]["validator_permit"], true);
+    // The devnet's one stake number is alpha on the subnet and the total; it has no root stake.
+    assert_eq!(neurons[1]["alpha_stake"], 1_500_000_000_000u64);
+    assert_eq!(neurons[1]["tao_stake"], 0);
+    assert_eq!(neurons[1]["total_stake"], 1_500_000_000_000u64);
     let table = node.ok(&["metagraph"]);
     assert!(table.contains("/ipv4/127.0.0.1:8091"), "{table}");
+    assert!(
+        table.contains(
+            "stake in alpha of netuid 27 (local devnet: one stake number per neuron, no TAO stake)"
+        ) && table.contains("stake (alpha)")
+            && table.contains("1500.000"),
+        "{table}"
+    );
 
     let info = node.ok(&["chain", "info"]);
     assert!(
@@ -104,6 +119,36 @@ fn register_serve_and_inspect_on_the_devnet() {
         .ok(&["weights", "show"])
         .contains("no weights set on netuid 27"));
     drop(node.dir);
+}
+
+#[test]
+fn a_subnet_that_does_not_exist_is_an_error_for_every_command() {
+    let node = node();
+    node.ok(&["devnet", "init", "--block-time", "0.05"]);
+    let other = node.config.replace(".toml", "-99.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&node.config)
+            .unwrap()
+            .replace("[chain]\n", "[chain]\nnetuid = 99\n"),
+    )
+    .unwrap();
+    for args in [
+        &["weights", "show"][..],
+        &["weights", "show", "--json"],
+        &["metagraph"],
+        &["chain", "info"],
+    ] {
+        let mut all = vec!["--config", other.as_str()];
+        all.extend_from_slice(args);
+        let out = sn27(&all, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&out).lines().next(),
+            Some("error: subnet 99 does not exist"),
+            "{args:?}"
+        );
+    }
 }
 
 #[test]

@@ -12,6 +12,8 @@ mod bench_cli;
 mod chain_decode;
 mod chain_extrinsics;
 mod chain_metadata;
+mod cli_errors;
+mod closed_stdout;
 mod config_cli;
 mod devnet;
 mod devnet_cli;

@@ -288,6 +288,9 @@ pub struct Node {
     pub submitted: Vec<Submitted>,
     /// Pallet error for the next submissions (front first); empty means success.
     pub verdicts: VecDeque<Option<&'static str>>,
+    /// JSON-RPC errors `(code, message, data)` refusing the next submissions before they
+    /// reach a block (front first), as a node's transaction pool refuses invalid ones.
+    pub rejections: VecDeque<(i32, String, Option<Json>)>,
     /// Storage writes to make when the next extrinsic lands.
     pub on_inclusion: Vec<(Vec<u8>, Vec<u8>)>,
     pub upgrades: tokio::sync::watch::Sender<u32>,
@@ -333,6 +336,9 @@ pub fn include(node: &mut Node, hex: &str) -> Result<u64, ErrorObjectOwned> {
         node.runtime.metadata.clone(),
     )
     .map_err(|e| rpc_error(format!("extrinsic does not decode: {e}")))?;
+    if let Some((code, message, data)) = node.rejections.pop_front() {
+        return Err(ErrorObjectOwned::owned(code, message, data));
+    }
     let extrinsic = decoded.iter().next().unwrap();
     let signer: [u8; 32] = extrinsic.address_bytes().unwrap()[1..].try_into().unwrap();
     let nonce = extrinsic.transaction_extensions().unwrap().nonce().unwrap();
@@ -647,6 +653,86 @@ pub fn neuron(
     value
 }
 
+/// Makes `hotkey` uid `uid` of subnet 27 beside the fixture's validator and miner (in
+/// `get_neurons_lite` and `Uids`), with no stake and no axon.
+pub fn add_neuron(
+    node: &Shared,
+    uid: u16,
+    hotkey: &PublicKey,
+    validator: &PublicKey,
+    miner: &PublicKey,
+) {
+    let mut node = node.lock().unwrap();
+    let runtime = &node.runtime;
+    let list = runtime
+        .catalogue
+        .runtime_api_output("NeuronInfoRuntimeApi", "get_neurons_lite")
+        .unwrap();
+    let axon = AxonInfo::for_address("10.0.0.2".parse().unwrap(), 8091, 183);
+    let neurons = Value::unnamed_composite([
+        neuron(
+            runtime,
+            0,
+            validator,
+            VALIDATOR_STAKE.0,
+            995,
+            &AxonInfo::default(),
+        ),
+        neuron(runtime, 1, miner, 0, 0, &axon),
+        neuron(runtime, uid, hotkey, 0, 0, &AxonInfo::default()),
+    ]);
+    let answer = encode(runtime.catalogue.types(), list, &neurons);
+    let key = runtime.storage_key(
+        "SubtensorModule",
+        "Uids",
+        vec![
+            subxt::dynamic::Value::u128(27),
+            subxt::dynamic::Value::from_bytes(hotkey.0),
+        ],
+    );
+    node.apis.insert(
+        (
+            "NeuronInfoRuntimeApi_get_neurons_lite".to_string(),
+            27u16.encode(),
+        ),
+        answer,
+    );
+    node.storage.insert(key, uid.encode());
+}
+
+/// `SubnetInfoRuntimeApi_get_metagraph`'s answer with the per-uid `hotkeys` and the three
+/// stake vectors set (every other field zero).
+pub fn metagraph_stakes(
+    runtime: &Runtime,
+    hotkeys: &[PublicKey],
+    alpha: &[u64],
+    tao: &[u64],
+    total: &[u64],
+) -> Vec<u8> {
+    let types = runtime.catalogue.types();
+    let id = runtime
+        .catalogue
+        .runtime_api_output("SubnetInfoRuntimeApi", "get_metagraph")
+        .unwrap();
+    let amounts =
+        |list: &[u64]| Value::unnamed_composite(list.iter().map(|a| Value::u128((*a).into())));
+    let mut value = zero(types, variant_field(types, id, "Some"));
+    value = with(
+        value,
+        "hotkeys",
+        Value::unnamed_composite(hotkeys.iter().map(|k| Value::from_bytes(k.0))),
+    );
+    value = with(value, "alpha_stake", amounts(alpha));
+    value = with(value, "tao_stake", amounts(tao));
+    value = with(value, "total_stake", amounts(total));
+    encode(types, id, &Value::unnamed_variant("Some", [value]))
+}
+
+/// The fixture validator's stake: 5000 alpha on the subnet, 1000 TAO on root, counted at a
+/// TaoWeight of 0.18 (`alpha, tao, total`, 10⁻⁹ units).
+pub const VALIDATOR_STAKE: (u64, u64, u64) =
+    (5_000_000_000_000, 1_000_000_000_000, 5_180_000_000_000);
+
 pub fn hyperparams(runtime: &Runtime, weights_rate_limit: u64, commit_reveal: bool) -> Vec<u8> {
     let types = runtime.catalogue.types();
     let id = runtime
@@ -675,6 +761,32 @@ pub fn hyperparams(runtime: &Runtime, weights_rate_limit: u64, commit_reveal: bo
     encode(types, id, &Value::unnamed_variant("Some", [value]))
 }
 
+/// `BlockAtRegistration` of the fixture's uids 0 and 1.
+pub const REGISTERED_AT: [u64; 2] = [5, 11];
+
+/// `System.Account` of `who` holding `free` RAO, as storage key and value.
+pub fn account(runtime: &Runtime, who: &PublicKey, free: u128) -> (Vec<u8>, Vec<u8>) {
+    let types = runtime.catalogue.types();
+    let id = runtime
+        .catalogue
+        .storage_value_type("System", "Account")
+        .unwrap();
+    let info = zero(types, id);
+    let ValueDef::Composite(Composite::Named(fields)) = &info.value else {
+        panic!("AccountInfo is a struct")
+    };
+    let data = fields.iter().find(|(n, _)| n == "data").unwrap().1.clone();
+    let info = with(info, "data", with(data, "free", Value::u128(free)));
+    (
+        runtime.storage_key(
+            "System",
+            "Account",
+            vec![subxt::dynamic::Value::from_bytes(who.0)],
+        ),
+        encode(types, id, &info),
+    )
+}
+
 pub struct Fixture {
     pub node: Shared,
     pub handle: ServerHandle,
@@ -694,7 +806,7 @@ pub async fn fixture(spec: u32) -> Fixture {
             &runtime,
             0,
             &validator.public(),
-            5_000_000_000_000,
+            VALIDATOR_STAKE.0,
             995,
             &AxonInfo::default(),
         ),
@@ -736,6 +848,20 @@ pub async fn fixture(spec: u32) -> Fixture {
         ),
         hyperparams(&runtime, 100, false),
     );
+    let (alpha, tao, total) = VALIDATOR_STAKE;
+    apis.insert(
+        (
+            "SubnetInfoRuntimeApi_get_metagraph".to_string(),
+            27u16.encode(),
+        ),
+        metagraph_stakes(
+            &runtime,
+            &[validator.public(), miner.public()],
+            &[alpha, 0],
+            &[tao, 0],
+            &[total, 0],
+        ),
+    );
     apis.insert(
         (
             "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2".to_string(),
@@ -765,27 +891,19 @@ pub async fn fixture(spec: u32) -> Fixture {
             ),
             uid.encode(),
         );
+        // Registered at blocks 5 and 11 (`BlockAtRegistration`, keyed by netuid and uid).
+        storage.insert(
+            runtime.storage_key(
+                "SubtensorModule",
+                "BlockAtRegistration",
+                vec![net(), subxt::dynamic::Value::u128(uid.into())],
+            ),
+            REGISTERED_AT[usize::from(uid)].encode(),
+        );
     }
     // The validator's account holds 42.5 TAO free; the miner's has no entry.
-    let account = runtime
-        .catalogue
-        .storage_value_type("System", "Account")
-        .unwrap();
-    let data = |v: Value<()>| with(v, "free", Value::u128(42_500_000_000));
-    let info = zero(types, account);
-    let ValueDef::Composite(Composite::Named(fields)) = &info.value else {
-        panic!("AccountInfo is a struct")
-    };
-    let inner = fields.iter().find(|(n, _)| n == "data").unwrap().1.clone();
-    let info = with(info, "data", data(inner));
-    storage.insert(
-        runtime.storage_key(
-            "System",
-            "Account",
-            vec![subxt::dynamic::Value::from_bytes(validator.public().0)],
-        ),
-        encode(types, account, &info),
-    );
+    let (key, value) = account(&runtime, &validator.public(), 42_500_000_000);
+    storage.insert(key, value);
     // uid 0 weights uid 1 fully, uid 1 has set none.
     storage.insert(
         runtime.storage_key(
@@ -809,6 +927,7 @@ pub async fn fixture(spec: u32) -> Fixture {
         nonces: HashMap::new(),
         submitted: Vec::new(),
         verdicts: VecDeque::new(),
+        rejections: VecDeque::new(),
         on_inclusion: Vec::new(),
         upgrades,
     }));

@@ -6,7 +6,9 @@
 //! sn27 uses apply the same checks, rate limits, burn and version-key rules as the subtensor
 //! pallet (`bittensor-wire.md` §5.4–5.6), with one deliberate difference: loopback and private
 //! axon addresses are accepted, so everything can run on one box. Signatures are not checked:
-//! the devnet trusts the processes on its own machine.
+//! the devnet trusts the processes on its own machine. Stake is one number per neuron, with no
+//! liquidity pool and no root network: it reads as alpha on the subnet (1 TAO staked = 1
+//! alpha), TAO stake 0, and that alpha is the total the checks count.
 //!
 //! - `rules`: the pallet's checks as pure functions (what is allowed, and each refusal's
 //!   error name);
@@ -411,7 +413,11 @@ impl Chain for Devnet {
 
     async fn weights(&self, netuid: u16) -> Result<WeightRows, ChainError> {
         let path = self.path.clone();
-        self.read(move |tx, _| storage::all_weights(tx, &path, netuid))
-            .await
+        self.read(move |tx, _| {
+            // A subnet that does not exist is an error, not an empty list.
+            read_hyperparameters(tx, &path, netuid)?;
+            storage::all_weights(tx, &path, netuid)
+        })
+        .await
     }
 }

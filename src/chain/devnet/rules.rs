@@ -410,6 +410,8 @@ mod tests {
             hotkey: key(),
             coldkey: key(),
             stake,
+            alpha_stake: stake,
+            tao_stake: Some(0),
             validator_permit: permit,
             last_update,
             registered_at: 0,

@@ -413,6 +413,10 @@ pub(super) fn read_neurons(
                 hotkey: key(r.get(1)?)?,
                 coldkey: key(r.get(2)?)?,
                 stake: r.get::<_, i64>(3)? as u64,
+                // The devnet keeps one stake number per neuron, with no pool and no root
+                // network: it is alpha on the subnet (1 TAO staked = 1 alpha), and the total.
+                alpha_stake: r.get::<_, i64>(3)? as u64,
+                tao_stake: Some(0),
                 registered_at: r.get::<_, i64>(4)? as u64,
                 last_update: r.get::<_, i64>(5)? as u64,
                 validator_permit: false,
