@@ -15,7 +15,8 @@ pub struct Neuron {
     pub uid: u16,
     pub hotkey: PublicKey,
     pub coldkey: PublicKey,
-    /// Total stake in TAO.
+    /// Stake as validator checks count it (the chain's total: alpha plus weighted TAO stake),
+    /// in whole units of the subnet's alpha.
     pub stake: f64,
     pub validator_permit: bool,
 }

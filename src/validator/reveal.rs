@@ -203,7 +203,8 @@ pub async fn reveal_due(
                 false
             }
             Err(e) if e.dispatch_error() == Some("RevealTooEarly") => true,
-            Err(e) if e.dispatch_error().is_some() => {
+            // Refused before inclusion because the chain holds no such commit: it never will.
+            Err(e) if e.dispatch_error().is_some() || e.rejection() == Some("CommitNotFound") => {
                 tracing::warn!(netuid = entry.netuid, commit = %entry.commit_hash, error = %e,
                     "dropping a commit that can no longer be revealed");
                 false
