@@ -112,6 +112,10 @@ pub struct HostResources {
     /// GPUs can be given to containers: the NVIDIA driver is loaded (`/dev/nvidiactl`) or the
     /// NVIDIA container runtime is registered with the engine.
     pub gpu_runtime: bool,
+    /// Where the engine keeps images and containers.
+    pub root_dir: String,
+    /// The cgroup version the engine limits containers with (`1` or `2`), when it says.
+    pub cgroup_version: Option<String>,
 }
 
 impl HostResources {
@@ -200,7 +204,14 @@ impl ContainerEngine {
                     .runtimes
                     .map(|r| r.contains_key("nvidia"))
                     .unwrap_or(false),
+            root_dir: info.docker_root_dir.unwrap_or_default(),
+            cgroup_version: info.cgroup_version.map(|v| v.to_string()),
         })
+    }
+
+    /// Whether an image is present on this engine.
+    pub async fn image_present(&self, reference: &str) -> bool {
+        self.docker.inspect_image(reference).await.is_ok()
     }
 
     /// The tag of the runtime image for `base`: it changes when the base or the Dockerfile does.

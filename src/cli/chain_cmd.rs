@@ -11,7 +11,7 @@ use clap::Subcommand;
 use super::wallet_cmd::{select_from, WalletArgs};
 use crate::chain::devnet::{Devnet, Genesis};
 use crate::chain::types::{rao, tao};
-use crate::chain::{self, publish_axon, ServeOutcome};
+use crate::chain::{publish_axon, ServeOutcome};
 use crate::config::{ConfigSource, Network};
 use crate::keys::PublicKey;
 use crate::wallet::KeyRole;
@@ -237,46 +237,26 @@ pub fn register(
     let coldkey_address = selected.wallet.address(KeyRole::Coldkey)?;
     let netuid = config.chain.netuid;
     let (runtime, chain) = connected(&config)?;
-    let (burn, registered, free) = runtime.block_on(async {
-        let h = chain.hyperparameters(netuid).await?;
-        let metagraph = chain.metagraph(netuid).await?;
-        let uid = metagraph
-            .neurons
-            .iter()
-            .find(|n| n.hotkey == hotkey)
-            .map(|n| n.uid);
-        let free = chain.balance(&coldkey_address).await?;
-        Ok::<_, chain::ChainError>((h.burn, uid, free))
-    })?;
-    if let Some(uid) = registered {
+    let plan = runtime.block_on(crate::registration::plan(
+        chain.as_ref(),
+        netuid,
+        &hotkey,
+        &coldkey_address,
+    ))?;
+    if let Some(uid) = plan.registered {
         println!("hotkey {hotkey} is already registered on netuid {netuid} as uid {uid}");
         return Ok(ExitCode::SUCCESS);
     }
     println!(
         "registering hotkey {hotkey} on netuid {netuid} costs {:.9} TAO (burned)",
-        tao(burn)
+        tao(plan.burn)
     );
-    if let Some(limit) = max_burn {
-        let limit = rao(limit).context("--max-burn must be a non-negative number of TAO")?;
-        if burn > limit {
-            bail!(
-                "the burn cost {:.9} TAO is above --max-burn {:.9} TAO; nothing was sent",
-                tao(burn),
-                tao(limit)
-            );
-        }
-    }
-    // A refusal here costs nothing; the chain's own (the burn may rise before the extrinsic
-    // lands) uses up a nonce and is still reported by `burned_register`.
-    if free < burn {
-        bail!(
-            "coldkey {coldkey_address} has {:.9} TAO free but the burn is {:.9} TAO: {:.9} TAO \
-             missing; nothing was sent",
-            tao(free),
-            tao(burn),
-            tao(burn - free)
-        );
-    }
+    let limit = match max_burn {
+        Some(limit) => Some(rao(limit).context("--max-burn must be a non-negative number of TAO")?),
+        None => None,
+    };
+    plan.check(&coldkey_address, limit.map(|l| (l, "--max-burn")))
+        .map_err(anyhow::Error::msg)?;
     if !yes {
         if !std::io::stdin().is_terminal() {
             bail!("confirmation needed: pass --yes to register without a prompt");

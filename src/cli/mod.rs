@@ -5,11 +5,13 @@
 
 mod bench_cmd;
 mod chain_cmd;
+mod check_cmd;
 mod config_cmd;
 mod query_cmd;
 mod rent_cmd;
 mod run_cmd;
 mod scores_cmd;
+mod status_cmd;
 mod wallet_cmd;
 
 use std::path::PathBuf;
@@ -94,6 +96,20 @@ enum Command {
     /// Restart, pause, resume or change the login key of a rental.
     #[command(subcommand)]
     Rental(rent_cmd::RentalCommand),
+    /// Check this host before it serves: configuration, wallet, chain, clock, disk, and for a
+    /// miner GPUs, CUDA, Docker, container limits, ports, firewall and address (exit 1 when a
+    /// required check fails).
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running service at a glance (from its [metrics] status endpoint).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// This validator's view of every uid: proven GPUs, newest Proof-of-GPU results, points,
     /// weight, and why a zero is a zero.
     Scores {
@@ -174,6 +190,8 @@ pub fn main() -> ExitCode {
                 Command::Release { hotkey } => rent_cmd::release(&source, &hotkey),
                 Command::Rental(command) => rent_cmd::rental(&source, command),
                 Command::Bench(args) => bench_cmd::run(&source, &args),
+                Command::Check { json } => check_cmd::run(&source, json),
+                Command::Status { json } => status_cmd::run(&source, json),
                 Command::Scores { wallet, json } => scores_cmd::run(&source, &wallet, json),
                 Command::Config(_) | Command::Wallet(_) | Command::Query(_) => {
                     unreachable!("handled above")

@@ -71,6 +71,7 @@ pub struct Config {
     pub validator: ValidatorConfig,
     pub scoring: ScoringConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -85,6 +86,7 @@ impl Default for Config {
             validator: ValidatorConfig::default(),
             scoring: ScoringConfig::default(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -99,6 +101,11 @@ pub struct ChainConfig {
     /// The devnet database (`network = "devnet"`); default `<state_dir>/devnet.sqlite`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub devnet_path: Option<PathBuf>,
+    /// `sn27 run` registers an unregistered hotkey by itself (paying the burn from the
+    /// coldkey, whose password must then come from `password_env` or `password_file`).
+    pub auto_register: bool,
+    /// The most TAO `auto_register` may burn; a higher burn refuses to start instead.
+    pub max_burn: f64,
 }
 
 impl Default for ChainConfig {
@@ -107,6 +114,8 @@ impl Default for ChainConfig {
             network: Network::Finney,
             netuid: 27,
             devnet_path: None,
+            auto_register: false,
+            max_burn: 0.0,
         }
     }
 }
@@ -342,6 +351,16 @@ impl Default for PogConfig {
     }
 }
 
+/// `[metrics]`: the Prometheus and status endpoint of a running service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address `/metrics` and `/status` are served on; unset, they are off. Not
+    /// authenticated: keep it on loopback or a private network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -491,6 +510,7 @@ mod tests {
         full.axon.external_ip = Some("203.0.113.10".parse().unwrap());
         full.axon.external_port = Some(1);
         full.chain.devnet_path = Some("/x".into());
+        full.metrics.listen = Some("127.0.0.1:9127".parse().unwrap());
         let mut expected = BTreeSet::new();
         leaf_keys(&toml::Value::try_from(&full).unwrap(), "", &mut expected);
 

@@ -41,6 +41,17 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
         _ => {}
     }
 
+    if !(c.chain.max_burn.is_finite() && c.chain.max_burn >= 0.0) {
+        out.error(
+            &["chain", "max_burn"],
+            "must be a non-negative amount of TAO",
+        );
+    } else if c.chain.auto_register && c.chain.max_burn <= 0.0 {
+        out.error(
+            &["chain", "max_burn"],
+            "auto_register is on: set the most TAO a registration may burn",
+        );
+    }
     if let Err(e) = Wallet::new(c.wallet.root(), &c.wallet.name, &c.wallet.hotkey) {
         let field = if c.wallet.name.is_empty() || c.wallet.name.contains('/') {
             "name"

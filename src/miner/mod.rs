@@ -245,6 +245,43 @@ impl Allocations {
         }
     }
 
+    /// Live allocations by kind (`rental`, `test`), for the metrics.
+    pub async fn live_by_kind(&self) -> Vec<(&'static str, usize)> {
+        let entries = self.entries.lock().await;
+        [Kind::Rental, Kind::Test]
+            .into_iter()
+            .map(|kind| {
+                (
+                    kind.label(),
+                    entries.iter().filter(|e| e.kind == kind).count(),
+                )
+            })
+            .collect()
+    }
+
+    /// The live allocations as `sn27 status` shows them (no secrets), or `busy` while an
+    /// allocation is being made.
+    pub fn live_summary(&self) -> serde_json::Value {
+        match self.entries.try_lock() {
+            Ok(entries) => serde_json::Value::Array(
+                entries
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "id": e.id,
+                            "kind": e.kind.label(),
+                            "caller": e.caller_hotkey,
+                            "container": e.container_name,
+                            "lease_end": e.lease_end,
+                            "paused": e.paused,
+                        })
+                    })
+                    .collect(),
+            ),
+            Err(_) => serde_json::Value::String("busy: an allocation is being made".into()),
+        }
+    }
+
     async fn container_state(&self, entry: &Entry) -> Option<String> {
         let id = entry.container_id.as_deref()?;
         self.docker.state(id).await.ok().flatten()

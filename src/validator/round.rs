@@ -46,6 +46,7 @@ pub struct RoundContext {
     pub concurrency: usize,
     /// Results kept per miner.
     pub keep: usize,
+    pub metrics: Arc<crate::service::metrics::Metrics>,
 }
 
 /// How one miner's test ended.
@@ -266,6 +267,10 @@ pub async fn run_round(
             }
             let outcome = outcome?;
             let passed = matches!(outcome, Outcome::Passed(_));
+            ctx.metrics.pog_result(match &outcome {
+                Outcome::Passed(_) => "passed",
+                Outcome::Failed(reason) => reason.split(':').next().unwrap_or("failed"),
+            });
             match &outcome {
                 Outcome::Passed(v) => tracing::info!(miner = %hotkey, uid = miner.uid,
                     model = %v.model, gpus = v.gpus, compute_secs = v.compute_secs, "Proof-of-GPU passed"),

@@ -7,5 +7,6 @@
 mod support;
 
 mod bench_container;
+mod check;
 mod miner_docker;
 mod validator_round;
