@@ -7,6 +7,7 @@ mod bench_cmd;
 mod chain_cmd;
 mod check_cmd;
 mod config_cmd;
+mod demo_cmd;
 mod query_cmd;
 mod rent_cmd;
 mod run_cmd;
@@ -96,6 +97,9 @@ enum Command {
     /// Restart, pause, resume or change the login key of a rental.
     #[command(subcommand)]
     Rental(rent_cmd::RentalCommand),
+    /// The main job on this machine alone: a local devnet, a miner and a validator — register,
+    /// serve, rent, test, score, set weights — then everything stopped and removed.
+    Demo(demo_cmd::DemoArgs),
     /// Check this host before it serves: configuration, wallet, chain, clock, disk, and for a
     /// miner GPUs, CUDA, Docker, container limits, ports, firewall and address (exit 1 when a
     /// required check fails).
@@ -191,6 +195,7 @@ pub fn main() -> ExitCode {
                 Command::Rental(command) => rent_cmd::rental(&source, command),
                 Command::Bench(args) => bench_cmd::run(&source, &args),
                 Command::Check { json } => check_cmd::run(&source, json),
+                Command::Demo(args) => demo_cmd::run(&args),
                 Command::Status { json } => status_cmd::run(&source, json),
                 Command::Scores { wallet, json } => scores_cmd::run(&source, &wallet, json),
                 Command::Config(_) | Command::Wallet(_) | Command::Query(_) => {

@@ -8,5 +8,6 @@ mod support;
 
 mod bench_container;
 mod check;
+mod demo;
 mod miner_docker;
 mod validator_round;
