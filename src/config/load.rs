@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::diagnostic::{Diagnostic, Severity};
 use super::validate::validate;
-use super::{Config, ScoringProfile, NOT_YET_USED};
+use super::{Config, MinerProfile, ScoringProfile, NOT_YET_USED};
 
 /// Environment variables read as configuration start with this prefix.
 pub const ENV_PREFIX: &str = "SN27_";
@@ -82,7 +82,7 @@ pub fn load(source: &ConfigSource) -> Result<Loaded, LoadError> {
         }
         diagnostics.push(layers.diagnostic(severity, &path, message));
     }
-    let defaults = Config::defaults_for(config.scoring.profile);
+    let defaults = Config::defaults_for(config.scoring.profile, config.miner.profile);
     for (key, why) in NOT_YET_USED {
         let path: Vec<String> = key.split('.').map(str::to_string).collect();
         if value_at(&config, &path) != value_at(&defaults, &path) {
@@ -236,7 +236,12 @@ impl Layers {
             .user_layers()
             .extract_inner::<ScoringProfile>("scoring.profile")
             .unwrap_or_default();
-        Figment::from(Serialized::defaults(Config::defaults_for(profile))).merge(self.user_layers())
+        let miner = self
+            .user_layers()
+            .extract_inner::<MinerProfile>("miner.profile")
+            .unwrap_or_default();
+        Figment::from(Serialized::defaults(Config::defaults_for(profile, miner)))
+            .merge(self.user_layers())
     }
 
     /// Extracts the config, collecting every type error and unknown key on the way; offending

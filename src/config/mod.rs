@@ -191,17 +191,58 @@ impl Default for AxonConfig {
             port: 8091,
             external_ip: None,
             external_port: None,
-            version: 183,
+            version: MinerProfile::default().version(),
         }
     }
 }
+
+/// Which release of SN27 validators a miner answers as: the profile chooses the defaults of
+/// the keys that differ (published axon version, user ports, who may call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum MinerProfile {
+    /// SN27 v2.2.1 (October 2025), the newest release whose validation is open.
+    #[default]
+    #[serde(rename = "sn27-v2.2.1")]
+    Sn27V221,
+    /// SN27 v1.8.3 (February 2025).
+    #[serde(rename = "sn27-v1.8.3")]
+    Sn27V183,
+}
+
+impl MinerProfile {
+    pub fn name(self) -> &'static str {
+        match self {
+            MinerProfile::Sn27V221 => "sn27-v2.2.1",
+            MinerProfile::Sn27V183 => "sn27-v1.8.3",
+        }
+    }
+
+    /// The release's version int (`100·major + 10·minor + patch`).
+    pub fn version(self) -> u32 {
+        match self {
+            MinerProfile::Sn27V221 => 221,
+            MinerProfile::Sn27V183 => 183,
+        }
+    }
+}
+
+/// The container ports user ports are published from (`sn27-v2.md` §3.1).
+pub const USER_PORTS_INSIDE: [u16; 4] = [27015, 27016, 27017, 27018];
 
 /// `[miner]`: the rented container's SSH port and who may call the miner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MinerConfig {
+    /// The SN27 release this miner answers as; chooses the defaults of the keys that differ.
+    pub profile: MinerProfile,
     /// Host port mapped to the rented container's SSH port 22.
     pub ssh_port: u16,
+    /// Host ports the container's ports 27015, 27016, … are published to, in that order (v2.2
+    /// renters' own services; validators check them). Empty: none.
+    pub user_ports: Vec<u16>,
+    /// The prometheus version a caller must have published once more than
+    /// `whitelist_updated_threshold` percent of the staked validators have (0: no check).
+    pub min_validator_version: u32,
     /// Accept registered validators whose stake is below `min_validator_stake`.
     pub whitelist_not_enough_stake: bool,
     /// Accept validators whose served version is below the current minimum.
@@ -252,12 +293,27 @@ impl Default for ContainerConfig {
 
 impl Default for MinerConfig {
     fn default() -> Self {
+        Self::for_profile(MinerProfile::default())
+    }
+}
+
+impl MinerConfig {
+    /// The defaults of a profile (`sn27-v2.md` §1.4, §3.1, §3.4 for v2.2.1).
+    pub fn for_profile(profile: MinerProfile) -> Self {
+        let v2 = profile == MinerProfile::Sn27V221;
         MinerConfig {
+            profile,
             ssh_port: 4444,
+            user_ports: if v2 {
+                USER_PORTS_INSIDE.to_vec()
+            } else {
+                Vec::new()
+            },
+            min_validator_version: if v2 { 221 } else { 0 },
             whitelist_not_enough_stake: false,
             whitelist_not_updated: false,
-            whitelist_updated_threshold: 60,
-            min_validator_stake: 1024.0,
+            whitelist_updated_threshold: if v2 { 20 } else { 60 },
+            min_validator_stake: if v2 { 10_000.0 } else { 1024.0 },
             hotkey_whitelist: Vec::new(),
             hotkey_blacklist: Vec::new(),
             coldkey_whitelist: Vec::new(),
@@ -424,9 +480,14 @@ impl Config {
     }
 
     /// The defaults that apply to a file choosing `profile`.
-    pub fn defaults_for(profile: ScoringProfile) -> Self {
+    pub fn defaults_for(profile: ScoringProfile, miner: MinerProfile) -> Self {
         Config {
             scoring: ScoringConfig::for_profile(profile),
+            axon: AxonConfig {
+                version: miner.version(),
+                ..AxonConfig::default()
+            },
+            miner: MinerConfig::for_profile(miner),
             ..Config::default()
         }
     }
