@@ -179,6 +179,7 @@ fn in_container(config: &Config, args: &BenchArgs) -> anyhow::Result<ExitCode> {
             name: name.clone(),
             labels: [(LABEL_KIND.to_string(), "bench".to_string())].into(),
             ssh_port: 0,
+            user_ports: Vec::new(),
             cpuset: format!("0-{}", host.cpus.saturating_sub(1)),
             memory_bytes: memory,
             shm_bytes: memory / 2,

@@ -106,6 +106,34 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
             &format!("conflicts with axon.port ({})", c.axon.port),
         );
     }
+    let inside = super::USER_PORTS_INSIDE;
+    if c.miner.user_ports.len() > inside.len() {
+        out.error(
+            &["miner", "user_ports"],
+            &format!(
+                "at most {} ports (the container's {:?}); {} given",
+                inside.len(),
+                inside,
+                c.miner.user_ports.len()
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, &p) in c.miner.user_ports.iter().enumerate() {
+        let key = ["miner".to_string(), "user_ports".to_string(), i.to_string()];
+        let key: Vec<&str> = key.iter().map(String::as_str).collect();
+        port(&mut out, &key, p);
+        if p == 0 {
+            continue;
+        }
+        if !seen.insert(p) {
+            out.error(&key, &format!("port {p} is listed twice"));
+        } else if p == c.miner.ssh_port {
+            out.error(&key, &format!("port {p} is already miner.ssh_port"));
+        } else if p == c.axon.port {
+            out.error(&key, &format!("port {p} is already axon.port"));
+        }
+    }
     percentage(
         &mut out,
         &["miner", "whitelist_updated_threshold"],
@@ -461,6 +489,7 @@ mod tests {
     fn conflicts_and_inconsistencies_are_errors() {
         let mut c = valid();
         c.miner.ssh_port = c.axon.port;
+        c.miner.user_ports = vec![27015, 27015, c.axon.port, 27020, 27021];
         c.wallet.password_env = Some("PW".into());
         c.wallet.password_file = Some("/pw".into());
         c.scoring
@@ -470,6 +499,9 @@ mod tests {
         let errors = keys(&c, Severity::Error);
         for expected in [
             "miner.ssh_port",
+            "miner.user_ports",
+            "miner.user_ports.1",
+            "miner.user_ports.2",
             "wallet.password_file",
             "scoring.gpu.17.name",
         ] {

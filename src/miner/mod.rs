@@ -45,8 +45,6 @@ use request::{AllocationRequest, Intent};
 
 pub use reconcile::Reconciliation;
 
-/// The `version` field of issued credentials (SN27 v1.8.3's version int).
-pub const CREDENTIALS_VERSION: u32 = 183;
 /// How long a new or revived container's sshd may take to answer.
 const SSH_READY: Duration = Duration::from_secs(15);
 /// Length of generated root passwords (the reference uses 10).
@@ -108,6 +106,11 @@ pub struct EngineSettings {
     pub policy: ContainerConfig,
     /// Host port published for each container's sshd.
     pub ssh_port: u16,
+    /// `(container port, host port)` of the renter's own services, announced in the
+    /// credentials as `external_user_ports`.
+    pub user_ports: Vec<(u16, u16)>,
+    /// The `version` field of issued credentials (the SN27 release's version int).
+    pub version: u32,
     /// This miner's hotkey (ss58), labelled on its containers.
     pub miner: String,
     /// Abort the process right after journaling this stage (`kill -9` semantics), for the
@@ -421,7 +424,8 @@ impl Allocations {
             username: "root".into(),
             password: entry.password.clone(),
             port: entry.ssh_port,
-            version: CREDENTIALS_VERSION,
+            external_user_ports: self.settings.user_ports.iter().copied().collect(),
+            version: self.settings.version,
             host_key_fingerprint: Some(fingerprint),
         };
         let info = request.caller_key.seal(&credentials)?;
@@ -447,6 +451,7 @@ impl Allocations {
             ]
             .into(),
             ssh_port: entry.ssh_port,
+            user_ports: self.settings.user_ports.clone(),
             cpuset: entry.cpuset.clone(),
             memory_bytes: entry.memory_bytes,
             shm_bytes: entry.memory_bytes / 2,

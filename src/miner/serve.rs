@@ -116,6 +116,11 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
             image,
             policy: config.miner.container.clone(),
             ssh_port: config.miner.ssh_port,
+            user_ports: crate::config::USER_PORTS_INSIDE
+                .into_iter()
+                .zip(config.miner.user_ports.iter().copied())
+                .collect(),
+            version: config.axon.version,
             miner: hotkey.ss58(),
             crash_at: options.crash_at,
         },

@@ -340,6 +340,7 @@ fn sealed(fields: &Allocate, port: u16, password: &str) -> Option<String> {
         username: "root".into(),
         password: password.into(),
         port,
+        external_user_ports: Default::default(),
         version: 183,
         host_key_fingerprint: None,
     })
