@@ -94,7 +94,9 @@ pub async fn examine(config: &Config) -> Vec<Finding> {
         findings.extend(gpus());
         findings.extend(docker(config).await);
         findings.extend(ports(config));
-        findings.push(firewall(&[config.axon.port, config.miner.ssh_port]));
+        let mut open = vec![config.axon.port, config.miner.ssh_port];
+        open.extend(&config.miner.user_ports);
+        findings.push(firewall(&open));
         findings.push(address(config));
     }
     findings
@@ -427,20 +429,23 @@ async fn docker(config: &Config) -> Vec<Finding> {
 }
 
 fn ports(config: &Config) -> Vec<Finding> {
-    [
+    let mut ports = vec![
         ("axon port", config.axon.port),
         ("ssh port", config.miner.ssh_port),
-    ]
-    .into_iter()
-    .map(|(check, port)| match TcpListener::bind(("0.0.0.0", port)) {
-        Ok(_) => Finding::ok(check, format!("{port} free")),
-        Err(e) => Finding::warn(
-            check,
-            format!("{port}: {e}"),
-            "fine if sn27 itself is running; otherwise stop what holds the port or change it",
-        ),
-    })
-    .collect()
+    ];
+    ports.extend(config.miner.user_ports.iter().map(|&p| ("user port", p)));
+    ports
+        .into_iter()
+        .map(|(check, port)| match TcpListener::bind(("0.0.0.0", port)) {
+            Ok(_) => Finding::ok(check, format!("{port} free")),
+            Err(e) => Finding::warn(
+                check,
+                format!("{port}: {e}"),
+                "fine if sn27 itself is running (or renting); otherwise stop what holds the port \
+                 or change it",
+            ),
+        })
+        .collect()
 }
 
 /// The firewall's view of `ports`, read only: ufw if it is active, else the nftables or
@@ -505,7 +510,7 @@ fn firewall(ports: &[u16]) -> Finding {
                         "input is dropped by default and no rule names {}",
                         mentioned.join(", ")
                     ),
-                    "allow TCP on the axon and SSH ports (`install.sh --open-firewall` does it)",
+                    "allow TCP on the axon, SSH and user ports (`install.sh --with-firewall` does it)",
                 )
             }
         }

@@ -34,15 +34,19 @@ impl Instruments {
     }
 
     /// Counts a refusal of `caller` for `reason` (a short, stable kind) and logs it unless the
-    /// same was logged less than a minute ago.
+    /// same refusal (caller, reason and detail) was logged less than a minute ago: a caller
+    /// repeating itself is one line a minute, a new problem is always told.
     pub fn refused(&self, caller: &str, reason: &str, detail: &str) {
         self.metrics.refusal(reason);
-        if let Some(count) = self.refusals.record(&format!("{caller}\u{0}{reason}")) {
+        if let Some(count) = self
+            .refusals
+            .record(&format!("{caller}\u{0}{reason}\u{0}{detail}"))
+        {
             if count == 1 {
                 tracing::info!(%caller, %reason, %detail, "refused");
             } else {
                 tracing::info!(%caller, %reason, %detail, count,
-                    "refused (count since the last line about this caller and reason)");
+                    "refused (count since the last line about this refusal)");
             }
         }
     }

@@ -133,6 +133,18 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// `n` distinct ports free now on every interface, below the kernel's ephemeral range
+/// (32768–60999) so that no outgoing connection takes one before the rental publishes it.
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let start = 20_000 + (std::process::id() % 1000) as u16 * 10;
+    let ports: Vec<u16> = (start..32_000)
+        .filter(|&p| TcpListener::bind(("0.0.0.0", p)).is_ok())
+        .take(n)
+        .collect();
+    anyhow::ensure!(ports.len() == n, "no {n} free ports below 32000");
+    Ok(ports)
+}
+
 fn wait_for_port(port: u16, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -338,17 +350,19 @@ fn write_configs(dir: &Path, base_image: &str) -> anyhow::Result<()> {
         dir.join("devnet.sqlite").display()
     );
     let wallets = dir.join("wallets");
+    let ssh_and_user = free_ports(5)?;
     std::fs::write(
         dir.join("miner.toml"),
         format!(
             "role = \"miner\"\nstate_dir = \"{}\"\n{chain}[wallet]\nname = \"miner\"\n\
              path = \"{}\"\n[axon]\nport = {}\nexternal_ip = \"127.0.0.1\"\n[miner]\n\
-             ssh_port = {}\nmin_validator_stake = 1000.0\n[miner.container]\n\
+             ssh_port = {}\nuser_ports = {:?}\nmin_validator_stake = 1000.0\n[miner.container]\n\
              base_image = \"{base_image}\"\nreserve_memory_gb = 0.25\n",
             dir.join("miner").display(),
             wallets.display(),
             free_port()?,
-            free_port()?,
+            ssh_and_user[0],
+            &ssh_and_user[1..],
         ),
     )?;
     std::fs::write(

@@ -45,6 +45,14 @@ use request::{AllocationRequest, Intent};
 
 pub use reconcile::Reconciliation;
 
+/// What a new allocation hands its caller.
+struct Issued {
+    /// The sealed credentials.
+    info: String,
+    /// `SHA256:…` of the container's SSH host key.
+    host_key: String,
+}
+
 /// How long a new or revived container's sshd may take to answer.
 const SSH_READY: Duration = Duration::from_secs(15);
 /// Length of generated root passwords (the reference uses 10).
@@ -92,8 +100,9 @@ pub enum Answer {
     Owned(bool),
     /// Branch C: the lifecycle action was carried out.
     ActionDone,
-    /// Branch D: allocated; `info` is the sealed credentials.
-    Allocated { info: String },
+    /// Branch D: allocated; `info` is the sealed credentials, `host_key` the fingerprint of
+    /// the container's SSH host key (also sealed in `info` when it fits).
+    Allocated { info: String, host_key: String },
     /// Branch E: released.
     Released,
 }
@@ -228,11 +237,11 @@ impl Allocations {
                         id: live.id.clone(),
                     });
                 }
-                let (entry, info) = self.allocate(*request, caller).await?;
+                let (entry, Issued { info, host_key }) = self.allocate(*request, caller).await?;
                 tracing::info!(%caller, id = %entry.id, kind = entry.kind.label(),
                     container = %entry.container_name, lease_end = entry.lease_end, "allocated");
                 entries.push(entry);
-                Ok(Answer::Allocated { info })
+                Ok(Answer::Allocated { info, host_key })
             }
             Intent::Release { key } => {
                 let mut entries = self.entries.lock().await;
@@ -342,7 +351,7 @@ impl Allocations {
         &self,
         request: AllocationRequest,
         caller: &str,
-    ) -> Result<(Entry, String), AllocationError> {
+    ) -> Result<(Entry, Issued), AllocationError> {
         let (cpuset, memory_bytes) = self.plan(&request)?;
         let kind = if request.testing() {
             Kind::Test
@@ -384,7 +393,7 @@ impl Allocations {
         self.save(&entry).await?;
         self.crash_point(Stage::Requested);
         match self.bring_up(&mut entry, &request).await {
-            Ok(info) => Ok((entry, info)),
+            Ok(issued) => Ok((entry, issued)),
             Err(error) => {
                 if let Some(id) = &entry.container_id {
                     if let Err(e) = self.docker.remove(id).await {
@@ -399,12 +408,12 @@ impl Allocations {
         }
     }
 
-    /// Creates the container and issues the credentials; returns the sealed `info`.
+    /// Creates the container and issues the credentials.
     async fn bring_up(
         &self,
         entry: &mut Entry,
         request: &AllocationRequest,
-    ) -> Result<String, AllocationError> {
+    ) -> Result<Issued, AllocationError> {
         let id = self
             .docker
             .create_and_start(&self.settings.image, &self.spec(entry))
@@ -426,7 +435,7 @@ impl Allocations {
             port: entry.ssh_port,
             external_user_ports: self.settings.user_ports.iter().copied().collect(),
             version: self.settings.version,
-            host_key_fingerprint: Some(fingerprint),
+            host_key_fingerprint: Some(fingerprint.clone()),
         };
         let info = request.caller_key.seal(&credentials)?;
         entry.stage = Stage::CredentialsIssued;
@@ -438,7 +447,10 @@ impl Allocations {
         entry.stage = Stage::Active;
         self.save(entry).await?;
         self.crash_point(Stage::Active);
-        Ok(info)
+        Ok(Issued {
+            info,
+            host_key: fingerprint,
+        })
     }
 
     fn spec(&self, entry: &Entry) -> ContainerSpec {

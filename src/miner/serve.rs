@@ -285,8 +285,9 @@ pub fn output(
         Ok(Answer::Available(free)) => AllocateOutput::status(free),
         Ok(Answer::Owned(owned)) => AllocateOutput::status(owned),
         Ok(Answer::ActionDone | Answer::Released) => AllocateOutput::status(true),
-        Ok(Answer::Allocated { info }) => AllocateOutput {
+        Ok(Answer::Allocated { info, host_key }) => AllocateOutput {
             info: Some(info),
+            host_key_fingerprint: Some(host_key),
             ..AllocateOutput::status(true)
         },
         Err(error) => {

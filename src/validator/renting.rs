@@ -194,7 +194,10 @@ pub async fn rent(
         ssh_port: credentials.port,
         username: credentials.username.clone(),
         password: credentials.password.clone(),
-        host_key_fingerprint: credentials.host_key_fingerprint.clone(),
+        host_key_fingerprint: credentials
+            .host_key_fingerprint
+            .clone()
+            .or(output.host_key_fingerprint),
         private_key_pem: key.private_pem().to_string(),
         days: request.days,
         rented_at: now(),

@@ -3,15 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{sn27, sn27_ok, stderr, stdout};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::{free_port, sn27, sn27_ok, stderr, stdout};
 
 #[test]
 fn the_doctor_reports_this_hosts_docker_and_gpus_truthfully() {

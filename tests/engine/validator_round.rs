@@ -9,7 +9,7 @@
 //! the wire (an SSH port that never answers, a release that is always refused, garbage
 //! instead of an allocation).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -23,21 +23,13 @@ use sn27::protocol::credentials::{CallerKey, Credentials};
 use sn27::protocol::{Allocate, AllocateOutput, AllocateRequest, Synapse};
 use sn27::wallet::{KeyRole, PasswordSource, Wallet};
 
-use crate::support::{sn27, sn27_ok, stderr, stdout};
+use crate::support::{free_port, free_ports, sn27, sn27_ok, stderr, stdout};
 
 /// The engine tests share one Docker engine; one of these at a time.
 pub static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn base_image() -> String {
     std::env::var("SN27_TEST_BASE_IMAGE").unwrap_or_else(|_| "sn27-test-base:bookworm-py".into())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn docker(args: &[&str]) -> String {
@@ -149,7 +141,8 @@ impl Network {
 
     /// A miner's config and registered wallet; returns (config path, hotkey, axon port).
     fn register_miner(&mut self, name: &str, base_image: &str) -> (String, String, u16) {
-        let (axon_port, ssh_port) = (free_port(), free_port());
+        let (axon_port, ssh_port) = (free_port(), free_ports(1)[0]);
+        let user_ports = free_ports(4);
         let config = self.root().join(format!("{name}.toml"));
         std::fs::write(
             &config,
@@ -157,7 +150,8 @@ impl Network {
                 "role = \"miner\"\nstate_dir = \"{state}\"\n{chain}\
                  [wallet]\nname = \"{name}\"\npath = \"{wallets}\"\n\
                  [axon]\nport = {axon_port}\nexternal_ip = \"127.0.0.1\"\n\
-                 [miner]\nssh_port = {ssh_port}\nmin_validator_stake = 1000.0\n\
+                 [miner]\nssh_port = {ssh_port}\nuser_ports = {user_ports:?}\n\
+                 min_validator_stake = 1000.0\n\
                  [miner.container]\nbase_image = \"{base_image}\"\nreserve_memory_gb = 0.25\n",
                 state = self.root().join(name).display(),
                 chain = chain_section(&self.devnet),
@@ -386,7 +380,7 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
 
     // A working container whose miner never releases it.
     let runtime_image = ContainerEngine::runtime_tag(&base_image());
-    let ssh_port = free_port();
+    let ssh_port = free_ports(1)[0];
     let name = format!("sn27-test-refuser-{ssh_port}");
     docker(&[
         "run",
@@ -425,6 +419,7 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
         info: Some("not a credential".into()),
         port: None,
         message: Some("{\"status\": \"yes\"}".into()),
+        host_key_fingerprint: None,
     });
     dishonest.push(("allocation", hotkey));
 
@@ -453,9 +448,14 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
         );
         std::thread::sleep(Duration::from_secs(2));
     };
-    for hotkey in &honest {
+    for (hotkey, name) in honest.iter().zip(["honest-a", "honest-b"]) {
         let row = uid_row(&scores, hotkey);
-        assert_eq!(row["spec"]["model"], "CPU (test)", "{row}");
+        assert_eq!(
+            row["spec"]["model"],
+            "CPU (test)",
+            "{row}\n{name}:\n{}",
+            std::fs::read_to_string(net.log(name)).unwrap_or_default()
+        );
         assert!(row["points"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["weight_u16"].as_u64().unwrap() > 0, "{row}");
     }
