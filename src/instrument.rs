@@ -189,6 +189,13 @@ impl Chain for MeteredChain {
     async fn weights(&self, netuid: u16) -> Result<WeightRows, ChainError> {
         self.count("weights", self.inner.weights(netuid).await)
     }
+
+    async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<PublicKey>, ChainError> {
+        self.count(
+            "subnet_owner_hotkey",
+            self.inner.subnet_owner_hotkey(netuid).await,
+        )
+    }
 }
 
 /// Reads the GPUs again for a scrape (NVML is quick; a machine without it has none).

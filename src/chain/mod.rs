@@ -155,6 +155,8 @@ pub trait Chain: Send + Sync {
     ) -> Result<(), ChainError>;
     /// Weights currently set on `netuid`, per setter uid: `(uid, [(dest, weight)])`.
     async fn weights(&self, netuid: u16) -> Result<WeightRows, ChainError>;
+    /// The subnet owner's hotkey (`SubnetOwnerHotkey`), `None` when the chain names none.
+    async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<PublicKey>, ChainError>;
 }
 
 /// Publishes `axon` for `hotkey` unless the chain already holds the same values, as the SDK

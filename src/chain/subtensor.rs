@@ -772,6 +772,15 @@ impl Chain for Subtensor {
         rows.sort_by_key(|(uid, _)| *uid);
         Ok(rows)
     }
+
+    async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<PublicKey>, ChainError> {
+        self.ensure_subnet(netuid).await?;
+        // A value query: an unset owner reads as the all-zero account.
+        let owner: [u8; 32] = self
+            .subnet_value(None, "SubnetOwnerHotkey", vec![Value::u128(netuid.into())])
+            .await?;
+        Ok((owner != [0; 32]).then_some(PublicKey(owner)))
+    }
 }
 
 impl Subtensor {

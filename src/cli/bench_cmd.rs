@@ -18,7 +18,6 @@ use crate::gpu::bench::{self, DeviceBench};
 use crate::gpu::inventory::Inventory;
 use crate::gpu::GpuUnavailable;
 use crate::pog::identify::identify;
-use crate::pog::sizes::MERKLE_BUFFER_V1;
 use crate::report::Report;
 use crate::validator::proof_of_gpu::{self, ContainerShell, PogSettings};
 use crate::validator::scoring;
@@ -53,7 +52,7 @@ pub fn run(source: &crate::config::ConfigSource, args: &BenchArgs) -> anyhow::Re
     let mut measured = Vec::new();
     for index in 0..count {
         eprintln!("measuring GPU {index} (the VRAM estimate and two large GEMMs take a while)…");
-        measured.push(bench::measure(index, MERKLE_BUFFER_V1)?);
+        measured.push(bench::measure(index, config.scoring.merkle_buffer)?);
     }
     let settings = PogSettings::from_config(&config.validator.pog, &config.scoring);
     // Validators identify the model from GPU 0 and credit every GPU with it.

@@ -42,7 +42,8 @@ pub enum DevnetCommand {
     },
     /// Credit TAO to an account.
     Fund { account: String, tao: f64 },
-    /// Change a subnet parameter (e.g. `commit_reveal true`, `tempo 10`, `burn 0.5`).
+    /// Change a subnet parameter (e.g. `commit_reveal true`, `tempo 10`, `burn 0.5`,
+    /// `owner_hotkey 5F…` for the subnet owner's hotkey).
     Set { name: String, value: String },
     /// Register any hotkey (e.g. a Python validator's) without burn, optionally with stake.
     Register {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use load::{load, load_section, resolve_source, ConfigSource, LoadError, Loaded, ENV_PREFIX};
-pub use scoring::{GpuModel, ScoringConfig, ScoringProfile};
+pub use scoring::{GpuModel, PassRequirement, ScoringConfig, ScoringProfile, WeightsRule};
 
 pub use crate::chain::Network;
 pub use crate::logging::LogFormat;
@@ -347,10 +347,12 @@ pub struct ValidatorConfig {
     pub pog: PogConfig,
 }
 
-impl Default for ValidatorConfig {
-    fn default() -> Self {
-        ValidatorConfig {
-            version: 183,
+impl ValidatorConfig {
+    /// The defaults that go with a scoring profile: the release's version, its miner version
+    /// gate, IP rule and Proof-of-GPU cadence.
+    pub fn for_profile(profile: ScoringProfile) -> Self {
+        let base = ValidatorConfig {
+            version: 221,
             min_miner_version: 0,
             whitelist_updated_threshold: 60,
             one_uid_per_ip: true,
@@ -358,7 +360,34 @@ impl Default for ValidatorConfig {
             coldkey_blacklist: Vec::new(),
             weights_interval_blocks: 100,
             pog: PogConfig::default(),
+        };
+        match profile {
+            ScoringProfile::Default => base,
+            ScoringProfile::Sn27V183 => ValidatorConfig {
+                version: 183,
+                ..base
+            },
+            ScoringProfile::Sn27V221 => ValidatorConfig {
+                min_miner_version: 221,
+                whitelist_updated_threshold: 20,
+                one_uid_per_ip: false,
+                pog: PogConfig {
+                    base_image: "pytorch/pytorch:2.8.0-cuda12.8-cudnn9-runtime".into(),
+                    check_availability: false,
+                    interval_blocks: 720,
+                    max_random_delay_secs: 600,
+                    retry_limit: 20,
+                    ..PogConfig::default()
+                },
+                ..base
+            },
         }
+    }
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        Self::for_profile(ScoringProfile::Default)
     }
 }
 
@@ -488,6 +517,7 @@ impl Config {
                 ..AxonConfig::default()
             },
             miner: MinerConfig::for_profile(miner),
+            validator: ValidatorConfig::for_profile(profile),
             ..Config::default()
         }
     }
@@ -583,6 +613,7 @@ mod tests {
         // The commented-out values are the defaults they claim to be.
         let shown: Config = uncommented.try_into().unwrap();
         assert_eq!(shown.scoring, ScoringConfig::default());
+        assert_eq!(shown.validator, ValidatorConfig::default());
     }
 
     #[test]

@@ -22,12 +22,12 @@ use super::proof_of_gpu::PogSettings;
 use super::renting::RentalStore;
 use super::reveal::{reveal_due, submit_weights, RevealStore, WeightsOutcome};
 use super::round::{run_round, RoundContext};
-use super::scoring::{score_table, weights_of};
+use super::scoring::score_table;
 use super::selection::{select, SelectionRules};
 use super::state::{StateFile, ValidatorState};
 use crate::backoff::Backoff;
 use crate::chain::{self, Chain, Metagraph};
-use crate::config::{Config, ConfigSource, ValidatorConfig};
+use crate::config::{Config, ConfigSource, ValidatorConfig, WeightsRule};
 use crate::dendrite::Dendrite;
 use crate::instrument::MeteredChain;
 use crate::keys::{Keypair, PublicKey};
@@ -326,6 +326,7 @@ impl Validator {
                 retry_interval: Duration::from_secs(pog.retry_interval_secs),
                 concurrency: pog.concurrency.max(1) as usize,
                 keep: config.scoring.history.max(1) as usize,
+                health_check: config.scoring.health_check,
                 metrics: self.metrics.clone(),
             });
             let selection = select(&metagraph, &self.hotkey.public(), &rules);
@@ -464,12 +465,29 @@ impl Validator {
         }
         let selection = select(&metagraph, &me, rules);
         let rented = rented_hotkeys(&config.state_dir);
-        let rows = {
-            let state = self.state.lock().await;
-            score_table(&metagraph, &selection, &state, &rented, &config.scoring)
-                .map_err(|e| e.to_string())?
+        let owner = match config.scoring.weights {
+            WeightsRule::CappedByGpu => self
+                .chain
+                .subnet_owner_hotkey(netuid)
+                .await
+                .map_err(|e| e.to_string())?,
+            WeightsRule::Proportional => None,
         };
-        let (dests, values) = weights_of(&rows);
+        let table = {
+            let state = self.state.lock().await;
+            score_table(
+                &metagraph,
+                &selection,
+                &state,
+                &rented,
+                &config.scoring,
+                owner.as_ref(),
+            )
+            .map_err(|e| e.to_string())?
+        };
+        let Some((dests, values)) = table.weights() else {
+            return Err(table.blocked.unwrap_or_default());
+        };
         if dests.is_empty() {
             tracing::debug!("no miner has a score yet; no weights to set");
             return Ok(None);

@@ -51,11 +51,17 @@ fn cheating_image(way: &str) -> String {
         context.path().join("python"),
     )
     .unwrap();
+    // The "ports" cheat is the container's python3 too, which runs the health check servers.
+    let also = if way == "ports" {
+        "\nCOPY python /usr/local/bin/python3\nRUN chmod 755 /usr/local/bin/python3"
+    } else {
+        ""
+    };
     std::fs::write(
         context.path().join("Dockerfile"),
         format!(
             "FROM {}\nCOPY python /opt/conda/bin/python\nRUN chmod 755 /opt/conda/bin/python \
-             && echo {way} > /etc/sn27-cheat\n",
+             && echo {way} > /etc/sn27-cheat{also}\n",
             base_image()
         ),
     )
@@ -75,8 +81,29 @@ struct Network {
     runtime: tokio::runtime::Runtime,
 }
 
+/// The validator's scoring in the default profile: the table of the test (H200 and the CPU
+/// test device).
+const SCORING_DEFAULT: &str = "[validator]\none_uid_per_ip = false\n\
+     [[scoring.gpu]]\nname = \"NVIDIA H200\"\nfp16_tflops = 610.0\n\
+     fp32_tflops = 49.6\nvram_gb = 68.72\nscore = 4.0\n\
+     [[scoring.gpu]]\nname = \"CPU (test)\"\nfp16_tflops = 1.0\n\
+     fp32_tflops = 1.0\nvram_gb = 0.0001\nscore = 1.0\n";
+
+/// The sn27-v2.2.1 profile, its table cut to H200 and the CPU test device (with a weight).
+const SCORING_V2: &str = "[scoring]\nprofile = \"sn27-v2.2.1\"\n\
+     [[scoring.gpu]]\nname = \"NVIDIA H200\"\nfp16_tflops = 610.0\n\
+     fp32_tflops = 49.6\nvram_gb = 68.72\nscore = 3.99\nweight = 19.0\n\
+     [[scoring.gpu]]\nname = \"CPU (test)\"\nfp16_tflops = 1.0\n\
+     fp32_tflops = 1.0\nvram_gb = 0.0001\nscore = 1.0\nweight = 11.0\n";
+
 impl Network {
     fn new() -> Network {
+        Network::with_scoring(SCORING_DEFAULT)
+    }
+
+    /// A network whose validator has `scoring` ([validator] keys and [scoring]) on top of
+    /// the test's cadence.
+    fn with_scoring(scoring: &str) -> Network {
         let dir = tempfile::tempdir().unwrap();
         let devnet = dir.path().join("devnet.sqlite");
         let validator_config = dir.path().join("validator.toml");
@@ -85,19 +112,29 @@ impl Network {
             format!(
                 "role = \"validator\"\nstate_dir = \"{state}\"\n{chain}\
                  [wallet]\nname = \"validator\"\npath = \"{wallets}\"\n\
-                 [validator]\none_uid_per_ip = false\nweights_interval_blocks = 5\n\
+                 {scoring}\
                  [validator.pog]\ninterval_blocks = 600\nmax_random_delay_secs = 0\n\
-                 attempt_timeout_secs = 90\nretry_limit = 0\ncpu_test_mode = true\n\
-                 [[scoring.gpu]]\nname = \"NVIDIA H200\"\nfp16_tflops = 610.0\n\
-                 fp32_tflops = 49.6\nvram_gb = 68.72\nscore = 4.0\n\
-                 [[scoring.gpu]]\nname = \"CPU (test)\"\nfp16_tflops = 1.0\n\
-                 fp32_tflops = 1.0\nvram_gb = 0.0001\nscore = 1.0\n",
+                 attempt_timeout_secs = 90\nretry_limit = 0\ncpu_test_mode = true\n",
                 state = dir.path().join("validator-state").display(),
                 chain = chain_section(&devnet),
                 wallets = dir.path().join("wallets").display(),
             ),
         )
         .unwrap();
+        // Weights every 5 blocks, whatever the profile.
+        let text = std::fs::read_to_string(&validator_config).unwrap();
+        let text = if text.contains("[validator]\n") {
+            text.replace(
+                "[validator]\n",
+                "[validator]\nweights_interval_blocks = 5\n",
+            )
+        } else {
+            text.replace(
+                "[validator.pog]\n",
+                "[validator]\nweights_interval_blocks = 5\n[validator.pog]\n",
+            )
+        };
+        std::fs::write(&validator_config, text).unwrap();
         let network = Network {
             runtime: tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -563,4 +600,91 @@ fn stop(mut child: Child) {
     }
     child.kill().ok();
     panic!("the validator did not stop within 30 s");
+}
+
+/// The sn27-v2.2.1 profile end to end: the validator tests a v2.2.1 miner (its user ports
+/// answer) and one whose container cannot serve its user ports, then sets capped weights with
+/// the remainder going to the subnet owner's uid.
+#[test]
+fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut net = Network::with_scoring(SCORING_V2);
+    let v = net.validator_config.to_str().unwrap().to_string();
+    let owner = Keypair::generate(12).unwrap().ss58();
+    sn27_ok(&["--config", &v, "devnet", "register", &owner]);
+    sn27_ok(&["--config", &v, "devnet", "set", "owner_hotkey", &owner]);
+    let healthy = net.real_miner("healthy", &base_image());
+    let unhealthy = net.real_miner("unhealthy", &cheating_image("ports"));
+    net.spawn("validator", &v);
+
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let scores = loop {
+        let scores = net.scores();
+        let tested = [&healthy, &unhealthy].iter().all(|h| {
+            !uid_row(&scores, h)["results"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        });
+        if tested && scores["last_weights_block"].is_u64() {
+            break scores;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no full round with weights: {scores}\n{}",
+            std::fs::read_to_string(net.log("validator")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let row = uid_row(&scores, &healthy);
+    assert_eq!(
+        row["spec"]["model"],
+        "CPU (test)",
+        "{row}\n{}",
+        std::fs::read_to_string(net.log("validator")).unwrap_or_default()
+    );
+    let row = uid_row(&scores, &unhealthy);
+    let failure = row["results"][0]["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.starts_with("health check: container port 27015"),
+        "{failure}"
+    );
+    assert_eq!(row["weight_u16"], 0);
+    assert_eq!(row["results"].as_array().unwrap().len(), 1, "not retried");
+
+    // The CPU test device's group gets 11/30 of 5 %; the owner the rest.
+    let owner_row = uid_row(&scores, &owner);
+    let share = 11.0 / 30.0 * 0.05;
+    assert!((scores["owner"]["share"].as_f64().unwrap() - (1.0 - share)).abs() < 1e-9);
+    assert_eq!(scores["owner"]["uid"], owner_row["uid"]);
+    let out = net.validator(&["weights", "show", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let chain: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let me = scores["uids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"] == "this validator")
+        .unwrap()["uid"]
+        .clone();
+    let set = chain
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["uid"] == me)
+        .unwrap_or_else(|| panic!("weights of uid {me} on chain: {chain}"));
+    let expected = (share / (1.0 - share) * 65535.0).round() as u64;
+    assert_eq!(
+        set["weights"],
+        json!([
+            [owner_row["uid"].clone(), 65535],
+            [uid_row(&scores, &healthy)["uid"].clone(), expected]
+        ]),
+        "{chain}"
+    );
+
+    // `sn27 scores` shows the caps and the owner's part.
+    let text = stdout(&net.validator(&["scores"]));
+    assert!(text.contains("capped weights"), "{text}");
+    assert!(text.contains("receives the remainder"), "{text}");
 }

@@ -420,4 +420,13 @@ impl Chain for Devnet {
         })
         .await
     }
+
+    async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<PublicKey>, ChainError> {
+        let path = self.path.clone();
+        self.read(move |tx, _| {
+            read_hyperparameters(tx, &path, netuid)?;
+            storage::subnet_owner(tx, &path, netuid)
+        })
+        .await
+    }
 }

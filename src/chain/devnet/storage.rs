@@ -36,6 +36,11 @@ CREATE TABLE weights (
     version_key INTEGER NOT NULL, block INTEGER NOT NULL, PRIMARY KEY (netuid, uid));
 ";
 
+/// Tables added after the first schema, created on open when a devnet predates them.
+pub(super) const LATER_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS subnet_owners (netuid INTEGER PRIMARY KEY, hotkey BLOB NOT NULL);
+";
+
 /// A storage failure, naming the database file.
 pub(super) fn storage(path: &Path, error: impl std::fmt::Display) -> ChainError {
     ChainError::Storage {
@@ -52,7 +57,33 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, ChainError> {
     connection
         .pragma_update(None, "journal_mode", "WAL")
         .map_err(|e| storage(path, e))?;
+    connection
+        .execute_batch(LATER_TABLES)
+        .map_err(|e| storage(path, e))?;
     Ok(connection)
+}
+
+/// The subnet owner's hotkey, if one was set.
+pub(super) fn subnet_owner(
+    conn: &Connection,
+    path: &Path,
+    netuid: u16,
+) -> Result<Option<PublicKey>, ChainError> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT hotkey FROM subnet_owners WHERE netuid = ?1",
+            [netuid],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| storage(path, e))?;
+    bytes
+        .map(|b| {
+            <[u8; 32]>::try_from(b.as_slice())
+                .map(PublicKey)
+                .map_err(|_| storage(path, "a subnet owner hotkey is not 32 bytes"))
+        })
+        .transpose()
 }
 
 /// Creates a subnet with hyperparameters `h`.
