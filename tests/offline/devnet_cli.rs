@@ -93,7 +93,7 @@ fn register_serve_and_inspect_on_the_devnet() {
     assert_eq!(neurons[0]["hotkey"], hotkey);
     assert_eq!(neurons[0]["coldkey"], coldkey);
     assert_eq!(neurons[0]["axon"]["port"], 8091);
-    assert_eq!(neurons[0]["axon"]["version"], 183);
+    assert_eq!(neurons[0]["axon"]["version"], 221);
     assert_eq!(neurons[1]["hotkey"], validator.as_str());
     assert_eq!(neurons[1]["validator_permit"], true);
     // The devnet's one stake number is alpha on the subnet and the total; it has no root stake.

@@ -403,7 +403,7 @@ async fn serve_axon_command_refuses_private_addresses_and_names_rejections() {
     assert!(cli
         .ok(&["serve-axon"])
         .await
-        .contains("axon /ipv4/203.0.113.9:8091 (v183) published at block 1001"));
+        .contains("axon /ipv4/203.0.113.9:8091 (v221) published at block 1001"));
     f.handle.stop().unwrap();
 }
 
