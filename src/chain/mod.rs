@@ -30,8 +30,8 @@ use crate::keys::{Keypair, PublicKey};
 pub use connection::ConnectFailure;
 pub use network::Network;
 pub use types::{
-    AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
-    WeightRows,
+    AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, PrometheusInfo, ServeOutcome,
+    TimelockPlan, WeightRows,
 };
 
 /// A chain operation that failed, in the operator's words.

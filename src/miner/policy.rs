@@ -128,6 +128,7 @@ mod tests {
             coldkey: key(),
             stake,
             validator_permit: permit,
+            prometheus_version: 0,
         }
     }
 

@@ -219,6 +219,7 @@ mod tests {
                 } else {
                     AxonInfo::for_address(format!("203.0.113.{uid}").parse().unwrap(), 8091, 183)
                 },
+                prometheus: Default::default(),
                 incentive: None,
                 emission: None,
                 trust: None,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sn27::chain::devnet::{Devnet, Genesis};
 use sn27::chain::types::{rao, RAO_PER_TAO};
-use sn27::chain::{publish_axon, AxonInfo, Chain, ServeOutcome};
+use sn27::chain::{publish_axon, AxonInfo, Chain, PrometheusInfo, ServeOutcome};
 use sn27::keys::Keypair;
 
 fn key() -> Keypair {
@@ -172,4 +172,59 @@ fn opening_a_missing_or_foreign_file_is_a_clear_error() {
     std::fs::write(&foreign, b"").unwrap();
     let err = Devnet::open(&foreign).err().unwrap();
     assert!(err.to_string().contains("not a devnet database"), "{err}");
+}
+
+/// A devnet made before the prometheus columns existed opens: they are added with their
+/// defaults, once.
+#[tokio::test]
+async fn a_devnet_from_before_prometheus_gains_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devnet.sqlite");
+    let genesis = Genesis {
+        block_time: Duration::from_millis(20),
+        netuids: vec![27],
+    };
+    let hotkey = key();
+    {
+        let chain = Devnet::init(&path, &genesis).unwrap();
+        chain
+            .register_free(27, hotkey.public(), key().public(), 0)
+            .await
+            .unwrap();
+    }
+    let columns = || -> Vec<String> {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        let mut statement = db
+            .prepare("SELECT name FROM pragma_table_info('neurons')")
+            .unwrap();
+        let names = statement.query_map([], |r| r.get(0)).unwrap();
+        names.map(Result::unwrap).collect()
+    };
+    let prometheus_columns = [
+        "prometheus_block",
+        "prometheus_version",
+        "prometheus_ip",
+        "prometheus_port",
+        "prometheus_ip_type",
+    ];
+    // The schema of older devnets: the neurons table without them.
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        for column in prometheus_columns {
+            db.execute_batch(&format!("ALTER TABLE neurons DROP COLUMN {column}"))
+                .unwrap();
+        }
+    }
+    assert!(!columns().iter().any(|c| c.starts_with("prometheus")));
+
+    let chain = Devnet::open(&path).unwrap();
+    let after = columns();
+    for column in prometheus_columns {
+        assert_eq!(after.iter().filter(|c| *c == column).count(), 1, "{column}");
+    }
+    let metagraph = chain.metagraph(27).await.unwrap();
+    assert_eq!(metagraph.neurons[0].prometheus, PrometheusInfo::default());
+    // Opening it again changes nothing.
+    Devnet::open(&path).unwrap();
+    assert_eq!(columns(), after);
 }

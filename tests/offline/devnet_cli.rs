@@ -94,6 +94,11 @@ fn register_serve_and_inspect_on_the_devnet() {
     assert_eq!(neurons[0]["coldkey"], coldkey);
     assert_eq!(neurons[0]["axon"]["port"], 8091);
     assert_eq!(neurons[0]["axon"]["version"], 221);
+    // Nothing published a prometheus endpoint: every field 0, shown as "-".
+    assert_eq!(
+        neurons[0]["prometheus"],
+        serde_json::json!({"block": 0, "version": 0, "ip": 0, "port": 0, "ip_type": 0})
+    );
     assert_eq!(neurons[1]["hotkey"], validator.as_str());
     assert_eq!(neurons[1]["validator_permit"], true);
     // The devnet's one stake number is alpha on the subnet and the total; it has no root stake.
@@ -101,7 +106,10 @@ fn register_serve_and_inspect_on_the_devnet() {
     assert_eq!(neurons[1]["tao_stake"], 0);
     assert_eq!(neurons[1]["total_stake"], 1_500_000_000_000u64);
     let table = node.ok(&["metagraph"]);
-    assert!(table.contains("/ipv4/127.0.0.1:8091"), "{table}");
+    assert!(
+        table.contains("  prometheus  axon") && table.contains("  -  /ipv4/127.0.0.1:8091"),
+        "{table}"
+    );
     assert!(
         table.contains(
             "stake in alpha of netuid 27 (local devnet: one stake number per neuron, no TAO stake)"

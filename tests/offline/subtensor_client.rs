@@ -6,7 +6,7 @@ use scale_info::{TypeDef, TypeDefPrimitive};
 use serde_json::Value as Json;
 use sn27::chain::subtensor::Subtensor;
 use sn27::chain::timelock::{self, reveal_round};
-use sn27::chain::{AxonInfo, Chain, ChainError, ServeOutcome};
+use sn27::chain::{AxonInfo, Chain, ChainError, PrometheusInfo, ServeOutcome};
 use sn27::keys::Keypair;
 use sn27::validator::reveal::{submit_weights, RevealStore, WeightsOutcome};
 use std::time::Duration;
@@ -48,6 +48,16 @@ async fn reads_decode_from_a_node_serving_real_metadata() {
         assert_eq!(m.hotkey, f.miner.public());
         assert_eq!(m.axon.ip_addr(), Some("10.0.0.2".parse().unwrap()));
         assert_eq!((m.axon.port, m.axon.version), (8091, 183));
+        // NeuronInfoLite.prometheus_info, every field, by name.
+        assert_eq!(v.prometheus, validator_prometheus(), "spec {spec}");
+        assert_eq!(m.prometheus, PrometheusInfo::default());
+        // The access-check view carries the version miners gate validators on.
+        let snapshot = metagraph.snapshot();
+        let seen = |key| snapshot.neuron(key).unwrap().prometheus_version;
+        assert_eq!(
+            (seen(&f.validator.public()), seen(&f.miner.public())),
+            (221, 0)
+        );
 
         let h = chain.hyperparameters(27).await.unwrap();
         assert_eq!(
@@ -770,12 +780,23 @@ async fn chain_info_and_metagraph_commands_read_a_node() {
     assert_eq!(json["neurons"][0]["alpha_stake"], alpha);
     assert_eq!(json["neurons"][0]["tao_stake"], tao);
     assert_eq!(json["neurons"][0]["total_stake"], total);
+    let prometheus = validator_prometheus();
+    assert_eq!(
+        json["neurons"][0]["prometheus"],
+        serde_json::json!({"block": 990, "version": 221, "ip": prometheus.ip,
+            "port": 8091, "ip_type": 4})
+    );
+    assert_eq!(json["neurons"][1]["prometheus"]["version"], 0);
     let table = cli.run(&["metagraph"]).await;
     let text = crate::support::stdout(&table);
     assert!(
         text.contains("stake (alpha)") && !text.contains("(TAO)"),
         "{text}"
     );
+    let rows: Vec<&str> = text.lines().skip(2).collect();
+    assert!(rows[0].contains("  prometheus  axon"), "{text}");
+    assert!(rows[1].contains("  v221  not serving"), "{text}");
+    assert!(rows[2].contains("  -  /ipv4/10.0.0.2:8091"), "{text}");
     assert!(text.contains("5180.000"), "the total: {text}");
     f.handle.stop().unwrap();
 }

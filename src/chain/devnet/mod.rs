@@ -8,7 +8,8 @@
 //! axon addresses are accepted, so everything can run on one box. Signatures are not checked:
 //! the devnet trusts the processes on its own machine. Stake is one number per neuron, with no
 //! liquidity pool and no root network: it reads as alpha on the subnet (1 TAO staked = 1
-//! alpha), TAO stake 0, and that alpha is the total the checks count.
+//! alpha), TAO stake 0, and that alpha is the total the checks count. A database made by an
+//! older sn27 gains the columns added since when it is opened.
 //!
 //! - `rules`: the pallet's checks as pure functions (what is allowed, and each refusal's
 //!   error name);
@@ -132,7 +133,7 @@ impl Devnet {
                 path.display()
             )));
         }
-        let connection = open_connection(path)?;
+        let mut connection = open_connection(path)?;
         let meta = |key: &str| -> Result<u64, ChainError> {
             connection
                 .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
@@ -143,6 +144,7 @@ impl Devnet {
         };
         let genesis_ms = meta("genesis_ms")?;
         let block_time_ms = meta("block_time_ms")?.max(1);
+        storage::upgrade(&mut connection, path)?;
         Ok(Devnet {
             path: path.to_owned(),
             connection: Arc::new(Mutex::new(connection)),

@@ -416,6 +416,7 @@ mod tests {
             last_update,
             registered_at: 0,
             axon: AxonInfo::default(),
+            prometheus: Default::default(),
             incentive: None,
             emission: None,
             trust: None,
