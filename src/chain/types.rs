@@ -316,7 +316,7 @@ pub struct TimelockPlan {
     pub commit_reveal_version: u16,
 }
 
-/// What a `serve_axon` call did.
+/// What a `serve_axon` or `serve_prometheus` call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServeOutcome {
     /// The chain already held these values; nothing was sent.

@@ -187,6 +187,50 @@ pub(super) fn axon_block(
     Ok(block as u64)
 }
 
+/// Records prometheus info served at `block` by `uid`.
+pub(super) fn record_prometheus(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    uid: u16,
+    info: &PrometheusInfo,
+    block: u64,
+) -> Result<(), ChainError> {
+    tx.execute(
+        "UPDATE neurons SET prometheus_block = ?1, prometheus_version = ?2, prometheus_ip = ?3,
+                prometheus_port = ?4, prometheus_ip_type = ?5
+         WHERE netuid = ?6 AND uid = ?7",
+        params![
+            block as i64,
+            info.version,
+            info.ip.to_string(),
+            info.port,
+            info.ip_type,
+            netuid,
+            uid
+        ],
+    )
+    .map_err(|e| storage(path, e))?;
+    Ok(())
+}
+
+/// The block `uid` last served its prometheus info at (0: never).
+pub(super) fn prometheus_block(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    uid: u16,
+) -> Result<u64, ChainError> {
+    let block: i64 = tx
+        .query_row(
+            "SELECT prometheus_block FROM neurons WHERE netuid = ?1 AND uid = ?2",
+            params![netuid, uid],
+            |r| r.get(0),
+        )
+        .map_err(|e| storage(path, e))?;
+    Ok(block as u64)
+}
+
 /// Stores `uid`'s weights and marks its last update.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn record_weights(
