@@ -10,8 +10,8 @@ use async_trait::async_trait;
 
 use crate::axon::RequestObserver;
 use crate::chain::{
-    AxonInfo, Chain, ChainError, ChainStatus, Hyperparameters, Metagraph, ServeOutcome,
-    TimelockPlan, WeightRows,
+    AxonInfo, Chain, ChainError, ChainStatus, Hyperparameters, Metagraph, PrometheusInfo,
+    ServeOutcome, TimelockPlan, WeightRows,
 };
 use crate::keys::{Keypair, PublicKey};
 use crate::service::metrics::{Metrics, RefusalLog};
@@ -124,6 +124,16 @@ impl Chain for MeteredChain {
             "serve_axon",
             self.inner.serve_axon(hotkey, netuid, axon).await,
         )
+    }
+
+    async fn serve_prometheus(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        info: PrometheusInfo,
+    ) -> Result<ServeOutcome, ChainError> {
+        let result = self.inner.serve_prometheus(hotkey, netuid, info).await;
+        self.count("serve_prometheus", result)
     }
 
     async fn set_weights(

@@ -45,7 +45,7 @@ use super::metadata::SUBTENSOR_PALLET;
 use super::timelock::{reveal_block, reveal_block_fixed_epochs, EpochSchedule};
 use super::types::{
     unreachable_reason, AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo,
-    ServeOutcome, TimelockPlan, WeightRows,
+    PrometheusInfo, ServeOutcome, TimelockPlan, WeightRows,
 };
 use super::validity;
 use super::{Chain, ChainError};
@@ -710,6 +710,21 @@ impl Chain for Subtensor {
         }
         let block = self
             .submit(SubtensorCall::serve_axon(netuid, &axon), hotkey)
+            .await?;
+        Ok(ServeOutcome::Served { block })
+    }
+
+    /// Unlike an axon, nobody connects to the address (SN27 reads only the version), so a
+    /// private address is not refused here; what the chain refuses (address 0 or loopback,
+    /// port 0, the rate limit) comes back named.
+    async fn serve_prometheus(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        info: PrometheusInfo,
+    ) -> Result<ServeOutcome, ChainError> {
+        let block = self
+            .submit(SubtensorCall::serve_prometheus(netuid, &info), hotkey)
             .await?;
         Ok(ServeOutcome::Served { block })
     }

@@ -209,17 +209,23 @@ pub fn metagraph(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> 
         );
     }
     println!(
-        "{:>4}  {:<48}  {:>14}  {:<6}  {:>8}  axon",
-        "uid", "hotkey", "stake (alpha)", "permit", "updated"
+        "{:>4}  {:<48}  {:>14}  {:<6}  {:>8}  {:>10}  axon",
+        "uid", "hotkey", "stake (alpha)", "permit", "updated", "prometheus"
     );
     for n in &metagraph.neurons {
+        // The version is what SN27 miners check; `--json` gives the address too.
+        let prometheus = match n.prometheus.ip_addr() {
+            Some(_) => format!("v{}", n.prometheus.version),
+            None => "-".to_string(),
+        };
         println!(
-            "{:>4}  {:<48}  {:>14.3}  {:<6}  {:>8}  {}",
+            "{:>4}  {:<48}  {:>14.3}  {:<6}  {:>8}  {:>10}  {}",
             n.uid,
             n.hotkey.to_ss58(),
             tao(n.stake),
             if n.validator_permit { "yes" } else { "no" },
             n.last_update,
+            prometheus,
             n.axon
         );
     }

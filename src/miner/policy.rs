@@ -128,6 +128,7 @@ mod tests {
             coldkey: key(),
             stake,
             validator_permit: permit,
+            prometheus_version: 0,
         }
     }
 
@@ -138,12 +139,15 @@ mod tests {
 
     #[test]
     fn registered_staked_callers_are_admitted_with_priority() {
-        let rich = neuron(1, 5000.0, false);
+        let rich = neuron(1, 20_000.0, false);
         let p = policy(MinerConfig::default(), std::slice::from_ref(&rich));
         let admission = p.admit(&rich.hotkey, "Allocate").unwrap();
-        assert_eq!(admission.priority, 5003.0);
-        assert_eq!(p.admit(&rich.hotkey, "Challenge").unwrap().priority, 5002.0);
-        assert_eq!(p.admit(&rich.hotkey, "Synapse").unwrap().priority, 5000.0);
+        assert_eq!(admission.priority, 20_003.0);
+        assert_eq!(
+            p.admit(&rich.hotkey, "Challenge").unwrap().priority,
+            20_002.0
+        );
+        assert_eq!(p.admit(&rich.hotkey, "Synapse").unwrap().priority, 20_000.0);
     }
 
     #[test]

@@ -359,6 +359,7 @@ mod tests {
                 } else {
                     AxonInfo::for_address(format!("203.0.113.{uid}").parse().unwrap(), 8091, 183)
                 },
+                prometheus: Default::default(),
                 incentive: None,
                 emission: None,
                 trust: None,
@@ -447,6 +448,7 @@ mod tests {
                 incentive: None,
                 emission: None,
                 trust: None,
+                prometheus: Default::default(),
             })
             .collect();
         Metagraph {

@@ -138,6 +138,7 @@ pub fn neuron(uid: u16, hotkey: &str, stake: f64, permit: bool) -> sn27::metagra
         coldkey: hotkey,
         stake,
         validator_permit: permit,
+        prometheus_version: 0,
     }
 }
 
