@@ -45,6 +45,11 @@ impl MetagraphSnapshot {
         self.by_hotkey.get(hotkey)
     }
 
+    /// Every neuron, in no particular order.
+    pub fn neurons(&self) -> impl Iterator<Item = &Neuron> {
+        self.by_hotkey.values()
+    }
+
     pub fn len(&self) -> usize {
         self.by_hotkey.len()
     }

@@ -183,6 +183,21 @@ pub async fn publish_axon(
     chain.serve_axon(hotkey, netuid, axon).await
 }
 
+/// The local address the kernel would send internet traffic from, for an axon or prometheus
+/// address nobody configured (no packet is sent: a UDP socket is only connected, which picks
+/// the route).
+pub fn outgoing_ip() -> std::io::Result<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0))?;
+    socket.connect(("1.1.1.1", 53))?;
+    let ip = socket.local_addr()?.ip();
+    if ip.is_unspecified() || ip.is_loopback() {
+        return Err(std::io::Error::other(format!(
+            "the route to the internet leaves from {ip}"
+        )));
+    }
+    Ok(ip)
+}
+
 /// Publishes `info` as `hotkey`'s prometheus unless the chain already holds the same
 /// (version, ip, port, ip type), like [`publish_axon`], so that restarts do not run into the
 /// serving rate limit.

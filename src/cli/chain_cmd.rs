@@ -307,6 +307,29 @@ pub fn serve_axon(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn serve_prometheus(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    let selected = select_from(config.wallet.clone(), wallet)?;
+    let hotkey = selected
+        .wallet
+        .keypair(KeyRole::Hotkey, &selected.passwords)?;
+    let info = crate::validator::serve::prometheus_to_publish(&config)?;
+    let (runtime, chain) = connected(&config)?;
+    let outcome = runtime.block_on(crate::chain::publish_prometheus(
+        chain.as_ref(),
+        &hotkey,
+        config.chain.netuid,
+        info,
+    ))?;
+    match outcome {
+        ServeOutcome::Unchanged => {
+            println!("prometheus {info} is already published; nothing sent")
+        }
+        ServeOutcome::Served { block } => println!("prometheus {info} published at block {block}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn weights(source: &ConfigSource, command: WeightsCommand) -> anyhow::Result<ExitCode> {
     let WeightsCommand::Show { json } = command;
     let config = load(source)?;

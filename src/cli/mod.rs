@@ -74,6 +74,12 @@ enum Command {
         #[command(flatten)]
         wallet: wallet_cmd::WalletArgs,
     },
+    /// Publish this validator's prometheus info ([validator] version, which SN27 v2.1+ miners
+    /// check) on chain, unless it is already there; `sn27 run` does it at start.
+    ServePrometheus {
+        #[command(flatten)]
+        wallet: wallet_cmd::WalletArgs,
+    },
     /// Weights set on the subnet.
     #[command(subcommand)]
     Weights(chain_cmd::WeightsCommand),
@@ -186,6 +192,9 @@ pub fn main() -> ExitCode {
                     yes,
                 } => chain_cmd::register(&source, &wallet, max_burn, yes),
                 Command::ServeAxon { wallet } => chain_cmd::serve_axon(&source, &wallet),
+                Command::ServePrometheus { wallet } => {
+                    chain_cmd::serve_prometheus(&source, &wallet)
+                }
                 Command::Weights(command) => chain_cmd::weights(&source, command),
                 Command::Devnet(command) => chain_cmd::devnet(command, &source),
                 Command::Run(args) => run_cmd::run(&source, &args),

@@ -32,19 +32,6 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/sn27/sn27.toml";
 /// The documented example configuration, shipped as `sn27.toml.example`.
 pub const EXAMPLE: &str = include_str!("../../sn27.toml.example");
 
-/// Keys that `config check` accepts and documents but this build does not act on yet, with
-/// what is missing; setting one draws a warning, so that no setting silently does nothing.
-pub(crate) const NOT_YET_USED: &[(&str, &str)] = &[
-    (
-        "miner.whitelist_not_updated",
-        "the miner does not check callers' served versions yet",
-    ),
-    (
-        "miner.whitelist_updated_threshold",
-        "the miner does not check callers' served versions yet",
-    ),
-];
-
 /// What this node does on the subnet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,7 +7,7 @@
 //! one of them stops (exit non-zero, so systemd restarts the miner). Containers outlive the
 //! process: a restart reconciles them instead of killing rentals.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,7 +60,7 @@ const RELOADABLE: &[&str] = &[
 pub fn axon_to_publish(axon: &AxonConfig) -> anyhow::Result<AxonInfo> {
     let ip = match axon.external_ip {
         Some(ip) => ip,
-        None => outgoing_ip().context(
+        None => chain::outgoing_ip().context(
             "[axon] external_ip is not set and the outgoing interface's address could not be \
              found; set external_ip to the address validators reach this machine at",
         )?,
@@ -70,20 +70,6 @@ pub fn axon_to_publish(axon: &AxonConfig) -> anyhow::Result<AxonInfo> {
         axon.external_port.unwrap_or(axon.port),
         axon.version,
     ))
-}
-
-/// The local address the kernel would send internet traffic from (no packet is sent: a UDP
-/// socket is only connected, which picks the route).
-pub fn outgoing_ip() -> std::io::Result<IpAddr> {
-    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0))?;
-    socket.connect(("1.1.1.1", 53))?;
-    let ip = socket.local_addr()?.ip();
-    if ip.is_unspecified() || ip.is_loopback() {
-        return Err(std::io::Error::other(format!(
-            "the route to the internet leaves from {ip}"
-        )));
-    }
-    Ok(ip)
 }
 
 /// Runs the miner until a stop signal.

@@ -985,6 +985,62 @@ fn bad_requests_are_refused_with_a_reason_and_create_nothing() {
     assert!(!Path::new("/tmp/pwned").exists());
 }
 
+/// `sn27-v2.md` §1.4 on the devnet: once more than 20 % of the staked validators publish
+/// prometheus version 221, a staked validator that never published one is refused, and one
+/// that has is served.
+#[test]
+fn outdated_validators_are_refused_once_most_are_updated() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::new(900);
+    let updated_config = setup.root().join("updated.toml");
+    let text = std::fs::read_to_string(&setup.validator_config)
+        .unwrap()
+        .replace("name = \"validator\"", "name = \"updated\"");
+    std::fs::write(
+        &updated_config,
+        format!("{text}[axon]\nexternal_ip = \"127.0.0.1\"\n"),
+    )
+    .unwrap();
+    let updated_config = updated_config.to_str().unwrap();
+    ok(&[
+        "--config",
+        updated_config,
+        "wallet",
+        "create",
+        "--no-password",
+        "--no-print-mnemonic",
+    ]);
+    let updated = Wallet::new(setup.root().join("wallets"), "updated", "default")
+        .unwrap()
+        .keypair(KeyRole::Hotkey, &PasswordSource::new(None, None))
+        .unwrap();
+    setup.miner_cli(&["devnet", "register", &updated.ss58(), "--stake", "2000"]);
+    let published = ok(&["--config", updated_config, "serve-prometheus"]);
+    assert!(
+        published.contains("/ipv4/127.0.0.1:7091 (v221) published"),
+        "{published}"
+    );
+    assert!(setup.start_miner(None), "{}", setup.log());
+
+    let runtime = runtime();
+    let check = Allocate {
+        timeline: 1,
+        checking: true,
+        ..Allocate::default()
+    };
+    let dendrite = Dendrite::new(setup.validator_keypair());
+    let refused =
+        runtime.block_on(dendrite.call(&setup.target(), check.clone(), Duration::from_secs(30)));
+    assert!(!refused.is_success(), "{}", refused.status_code);
+    assert!(
+        setup.log().contains("not an updated validator"),
+        "{}",
+        setup.log()
+    );
+    let out = allocate(&runtime, &setup, &updated, check);
+    assert_eq!(out.get("status"), Some(&json!(true)), "{}", setup.log());
+}
+
 #[test]
 fn an_unregistered_miner_refuses_to_start_and_says_how_to_register() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

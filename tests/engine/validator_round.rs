@@ -89,8 +89,9 @@ const SCORING_DEFAULT: &str = "[validator]\none_uid_per_ip = false\n\
      [[scoring.gpu]]\nname = \"CPU (test)\"\nfp16_tflops = 1.0\n\
      fp32_tflops = 1.0\nvram_gb = 0.0001\nscore = 1.0\n";
 
-/// The sn27-v2.2.1 profile, its table cut to H200 and the CPU test device (with a weight).
-const SCORING_V2: &str = "[scoring]\nprofile = \"sn27-v2.2.1\"\n\
+/// The sn27-v2.2.1 profile, its table cut to H200 and the CPU test device (with a weight);
+/// the CPU test device's 0.0001 GB needs v1's buffer for a matrix of more than nothing.
+const SCORING_V2: &str = "[scoring]\nprofile = \"sn27-v2.2.1\"\nmerkle_buffer = 0.1\n\
      [[scoring.gpu]]\nname = \"NVIDIA H200\"\nfp16_tflops = 610.0\n\
      fp32_tflops = 49.6\nvram_gb = 68.72\nscore = 3.99\nweight = 19.0\n\
      [[scoring.gpu]]\nname = \"CPU (test)\"\nfp16_tflops = 1.0\n\
@@ -615,6 +616,11 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
     sn27_ok(&["--config", &v, "devnet", "set", "owner_hotkey", &owner]);
     let healthy = net.real_miner("healthy", &base_image());
     let unhealthy = net.real_miner("unhealthy", &cheating_image("ports"));
+    // A miner serving v1.8.3's axon version while most serve 221: not tested (§1.3).
+    let (config, outdated, _) = net.register_miner("outdated", &base_image());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("[axon]\n", "[axon]\nversion = 183\n")).unwrap();
+    sn27_ok(&["--config", &config, "serve-axon"]);
     net.spawn("validator", &v);
 
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -651,15 +657,29 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
     );
     assert_eq!(row["weight_u16"], 0);
     assert_eq!(row["results"].as_array().unwrap().len(), 1, "not retried");
+    let row = uid_row(&scores, &outdated);
+    assert_eq!(
+        row["reason"], "not queryable: axon version 183 < 221",
+        "{row}"
+    );
+    assert!(row["results"].as_array().unwrap().is_empty());
+
+    // The validator published its prometheus version at start, for miners' version gate.
+    let metagraph: Value =
+        serde_json::from_str(&stdout(&net.validator(&["metagraph", "--json"]))).unwrap();
+    let me_row = metagraph["neurons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["hotkey"] == scores["validator"])
+        .unwrap_or_else(|| panic!("{metagraph}"));
+    assert_eq!(me_row["prometheus"]["version"], 221, "{me_row}");
 
     // The CPU test device's group gets 11/30 of 5 %; the owner the rest.
     let owner_row = uid_row(&scores, &owner);
     let share = 11.0 / 30.0 * 0.05;
     assert!((scores["owner"]["share"].as_f64().unwrap() - (1.0 - share)).abs() < 1e-9);
     assert_eq!(scores["owner"]["uid"], owner_row["uid"]);
-    let out = net.validator(&["weights", "show", "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let chain: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let me = scores["uids"]
         .as_array()
         .unwrap()
@@ -667,21 +687,29 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
         .find(|r| r["reason"] == "this validator")
         .unwrap()["uid"]
         .clone();
-    let set = chain
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|entry| entry["uid"] == me)
-        .unwrap_or_else(|| panic!("weights of uid {me} on chain: {chain}"));
     let expected = (share / (1.0 - share) * 65535.0).round() as u64;
-    assert_eq!(
-        set["weights"],
-        json!([
-            [owner_row["uid"].clone(), 65535],
-            [uid_row(&scores, &healthy)["uid"].clone(), expected]
-        ]),
-        "{chain}"
-    );
+    let expected = json!([
+        [owner_row["uid"].clone(), 65535],
+        [uid_row(&scores, &healthy)["uid"].clone(), expected]
+    ]);
+    // Weights set while the round ran gave the owner everything; the next ones count it.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let out = net.validator(&["weights", "show", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let chain: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let set = chain
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["uid"] == me)
+            .map(|entry| entry["weights"].clone());
+        if set.as_ref() == Some(&expected) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{chain} != {expected}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
 
     // `sn27 scores` shows the caps and the owner's part.
     let text = stdout(&net.validator(&["scores"]));
