@@ -59,6 +59,9 @@ fn check(source: &ConfigSource, log_format: LogFormat) -> anyhow::Result<ExitCod
                     .endpoint()
                     .unwrap_or("embedded local devnet (not a real chain)")
             );
+            for note in profile_notes(&loaded.config) {
+                println!("# {note}");
+            }
             print!("{}", loaded.config.to_toml());
             Ok(ExitCode::SUCCESS)
         }
@@ -79,4 +82,57 @@ fn check(source: &ConfigSource, log_format: LogFormat) -> anyhow::Result<ExitCod
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// What peers of the configured profile expect of this node, and the ports to open.
+fn profile_notes(config: &config::Config) -> Vec<String> {
+    use config::{MinerProfile, Role};
+    let mut notes = Vec::new();
+    match config.role {
+        Some(Role::Validator) => {
+            notes.push(format!(
+                "scoring profile {}: {}",
+                config.scoring.profile.name(),
+                config.scoring.profile.reproduces()
+            ));
+            notes.push(format!(
+                "miners of SN27 v2.1+ serve only validators with at least 10000 stake and, \
+                 once most validators have updated, a published prometheus version at their \
+                 minimum (this validator publishes {})",
+                config.validator.version
+            ));
+        }
+        _ => {
+            let m = &config.miner;
+            let mut ports = vec![config.axon.port, m.ssh_port];
+            ports.extend(&m.user_ports);
+            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+            let expects = match m.profile {
+                MinerProfile::Sn27V221 => {
+                    "validators of that release test axons of version 221 or more, allocate \
+                     without asking first and expect the answer within 60 s, a release within \
+                     15 s, and SSH and the four user ports reachable from the internet"
+                }
+                MinerProfile::Sn27V183 => {
+                    "validators of that release ask before allocating, expect the answer within \
+                     60 s and SSH reachable from the internet"
+                }
+            };
+            notes.push(format!(
+                "miner profile {}: {expects}; this miner publishes axon version {}",
+                m.profile.name(),
+                config.axon.version
+            ));
+            notes.push(format!(
+                "open TCP {} (axon, SSH{}) to the internet",
+                ports.join(", "),
+                if m.user_ports.is_empty() {
+                    ""
+                } else {
+                    ", user ports"
+                }
+            ));
+        }
+    }
+    notes
 }

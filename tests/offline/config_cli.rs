@@ -147,6 +147,39 @@ fn compatibility_profile_switches_the_scoring_defaults() {
     assert!(text.contains("allocation_multiplier = 1.0"), "{text}");
 }
 
+/// `config check` says what peers of the configured profile expect and which ports to open.
+#[test]
+fn check_says_what_the_profile_expects_and_which_ports_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, "role = \"miner\"\n");
+    let text = stdout(&sn27(&["config", "check", "--config", &config], &[]));
+    assert!(text.contains("# miner profile sn27-v2.2.1: "), "{text}");
+    assert!(
+        text.contains("# open TCP 8091, 4444, 27015, 27016, 27017, 27018 (axon, SSH, user ports)"),
+        "{text}"
+    );
+    let config = write_config(
+        &dir,
+        "role = \"miner\"\n[miner]\nprofile = \"sn27-v1.8.3\"\n",
+    );
+    let text = stdout(&sn27(&["config", "check", "--config", &config], &[]));
+    assert!(text.contains("# open TCP 8091, 4444 (axon, SSH)"), "{text}");
+    assert!(text.contains("axon version 183"), "{text}");
+    let config = write_config(
+        &dir,
+        "role = \"validator\"\n[scoring]\nprofile = \"sn27-v2.2.1\"\n",
+    );
+    let text = stdout(&sn27(&["config", "check", "--config", &config], &[]));
+    assert!(
+        text.contains("# scoring profile sn27-v2.2.1: SN27 v2.2.1 validators' weights"),
+        "{text}"
+    );
+    assert!(text.contains("this validator publishes 221"), "{text}");
+    // The profile's [validator] defaults came with it.
+    assert!(text.contains("one_uid_per_ip = false"), "{text}");
+    assert!(text.contains("weights = \"capped-by-gpu\""), "{text}");
+}
+
 #[test]
 fn password_in_the_file_is_refused_with_the_alternative() {
     let dir = tempfile::tempdir().unwrap();
