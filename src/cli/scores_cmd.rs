@@ -61,6 +61,7 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
                 "caps": table.caps,
                 "owner": table.owner,
                 "weights_blocked": table.blocked,
+                "missing_inputs": config.scoring.profile.missing_inputs(),
             }))?
         );
         return Ok(ExitCode::SUCCESS);
@@ -136,6 +137,15 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
     }
     if let Some(blocked) = &table.blocked {
         println!("no weights can be set: {blocked}");
+    }
+    let missing = config.scoring.profile.missing_inputs();
+    if !missing.is_empty() {
+        println!(
+            "not read (weights differ from the profile's validators where these say otherwise):"
+        );
+        for input in missing {
+            println!("  - {input}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -52,6 +52,22 @@ impl ScoringProfile {
     }
 }
 
+impl ScoringProfile {
+    /// Inputs the profile's validators use that this build does not read, so that weights
+    /// can differ from theirs where those inputs say otherwise.
+    pub fn missing_inputs(self) -> &'static [&'static str] {
+        match self {
+            ScoringProfile::Default | ScoringProfile::Sn27V183 => &[],
+            ScoringProfile::Sn27V221 => &[
+                "the subnet owner's live /config (emission share, GPU weights and tables): the \
+                 release's YAML defaults are used",
+                "W&B miner specs runs: every miner is scored as if it kept a signed run",
+                "the W&B penalty list (Sybil round results): no miner is zeroed by it",
+            ],
+        }
+    }
+}
+
 /// How many of a miner's GPUs must pass verification for all of them to count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PassRequirement {

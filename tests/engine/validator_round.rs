@@ -715,4 +715,5 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
     let text = stdout(&net.validator(&["scores"]));
     assert!(text.contains("capped weights"), "{text}");
     assert!(text.contains("receives the remainder"), "{text}");
+    assert!(text.contains("W&B penalty list"), "{text}");
 }
