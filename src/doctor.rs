@@ -526,7 +526,7 @@ fn firewall(ports: &[u16]) -> Finding {
 }
 
 fn address(config: &Config) -> Finding {
-    match crate::miner::serve::axon_to_publish(&config.axon) {
+    match crate::registration::axon_to_publish(&config.axon) {
         Ok(axon) => {
             let ip = axon.ip_addr();
             let private = ip.is_some_and(|ip| match ip {

@@ -1,12 +1,59 @@
 //! Registering a hotkey on the subnet by burn, the checks before anything is sent shared by
 //! `sn27 register` and `sn27 run` (which registers by itself when `[chain] auto_register` is
-//! on and the burn is within `[chain] max_burn`).
+//! on and the burn is within `[chain] max_burn`); and what the chain is told about a
+//! registered node: a miner's axon, a validator's prometheus info.
+
+use anyhow::Context;
 
 use crate::chain::types::{rao, tao};
-use crate::chain::{Chain, ChainError};
-use crate::config::Config;
+use crate::chain::{self, AxonInfo, Chain, ChainError, PrometheusInfo};
+use crate::config::{AxonConfig, Config};
 use crate::keys::{Keypair, PublicKey};
 use crate::wallet::{KeyRole, PasswordSource, Wallet};
+
+/// The axon address to publish on chain: `[axon] external_ip` (or, unset, the address of the
+/// interface that routes to the internet) and `external_port` (or `port`). `sn27 run` and
+/// `sn27 serve-axon` both publish this.
+pub fn axon_to_publish(axon: &AxonConfig) -> anyhow::Result<AxonInfo> {
+    let ip = match axon.external_ip {
+        Some(ip) => ip,
+        None => chain::outgoing_ip().context(
+            "[axon] external_ip is not set and the outgoing interface's address could not be \
+             found; set external_ip to the address validators reach this machine at",
+        )?,
+    };
+    Ok(AxonInfo::for_address(
+        ip,
+        axon.external_port.unwrap_or(axon.port),
+        axon.version,
+    ))
+}
+
+/// The port published with the prometheus info when `[metrics] listen` is not set (the
+/// Python SDK's default).
+const PROMETHEUS_PORT: u16 = 7091;
+
+/// This validator's prometheus info: `[validator] version`, which miners of SN27 v2.1+ compare
+/// with their minimum (`sn27-v2.md` §1.4); the address `[axon] external_ip` (else the outgoing
+/// interface's); the port that of `[metrics] listen` (else 7091).
+pub fn prometheus_to_publish(config: &Config) -> anyhow::Result<PrometheusInfo> {
+    let ip = match config.axon.external_ip {
+        Some(ip) => ip,
+        None => chain::outgoing_ip().context(
+            "[axon] external_ip is not set and the outgoing interface's address could not be \
+             found; set external_ip to this machine's public address",
+        )?,
+    };
+    let port = config
+        .metrics
+        .listen
+        .map_or(PROMETHEUS_PORT, |listen| listen.port());
+    Ok(PrometheusInfo::for_address(
+        ip,
+        port,
+        config.validator.version,
+    ))
+}
 
 /// What registering would cost and whether it is needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -292,7 +292,7 @@ pub fn serve_axon(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<
     let hotkey = selected
         .wallet
         .keypair(KeyRole::Hotkey, &selected.passwords)?;
-    let axon = crate::miner::serve::axon_to_publish(&config.axon)?;
+    let axon = crate::registration::axon_to_publish(&config.axon)?;
     let (runtime, chain) = connected(&config)?;
     let outcome = runtime.block_on(publish_axon(
         chain.as_ref(),
@@ -313,7 +313,7 @@ pub fn serve_prometheus(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::R
     let hotkey = selected
         .wallet
         .keypair(KeyRole::Hotkey, &selected.passwords)?;
-    let info = crate::validator::serve::prometheus_to_publish(&config)?;
+    let info = crate::registration::prometheus_to_publish(&config)?;
     let (runtime, chain) = connected(&config)?;
     let outcome = runtime.block_on(crate::chain::publish_prometheus(
         chain.as_ref(),

@@ -18,8 +18,8 @@ use super::policy::{CurrentPolicy, MinerAccessPolicy};
 use super::{AllocationError, Allocations, Answer, EngineSettings};
 use crate::axon::{Axon, Caller, Limits};
 use crate::backoff::Backoff;
-use crate::chain::{self, publish_axon, AxonInfo, Chain, ServeOutcome};
-use crate::config::{AxonConfig, Config, ConfigSource};
+use crate::chain::{self, publish_axon, Chain, ServeOutcome};
+use crate::config::{Config, ConfigSource};
 use crate::docker::ContainerEngine;
 use crate::instrument::{refresh_gpus, Instruments, MeteredChain};
 use crate::keys::Keypair;
@@ -54,24 +54,6 @@ const RELOADABLE: &[&str] = &[
     "miner.coldkey_blacklist",
 ];
 
-/// The axon address to publish on chain: `[axon] external_ip` (or, unset, the address of the
-/// interface that routes to the internet) and `external_port` (or `port`). `sn27 run` and
-/// `sn27 serve-axon` both publish this.
-pub fn axon_to_publish(axon: &AxonConfig) -> anyhow::Result<AxonInfo> {
-    let ip = match axon.external_ip {
-        Some(ip) => ip,
-        None => chain::outgoing_ip().context(
-            "[axon] external_ip is not set and the outgoing interface's address could not be \
-             found; set external_ip to the address validators reach this machine at",
-        )?,
-    };
-    Ok(AxonInfo::for_address(
-        ip,
-        axon.external_port.unwrap_or(axon.port),
-        axon.version,
-    ))
-}
-
 /// Runs the miner until a stop signal.
 pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow::Result<()> {
     let netuid = config.chain.netuid;
@@ -86,7 +68,7 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
         anyhow::bail!("{refusal}");
     }
     let metagraph = chain.metagraph(netuid).await?;
-    let axon_info = axon_to_publish(&config.axon)?;
+    let axon_info = crate::registration::axon_to_publish(&config.axon)?;
 
     let docker = ContainerEngine::connect().await?;
     let base = &config.miner.container.base_image;

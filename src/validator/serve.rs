@@ -15,7 +15,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use rand::Rng;
 use tokio::sync::Mutex;
 
@@ -27,7 +26,7 @@ use super::scoring::score_table;
 use super::selection::{select, SelectionRules};
 use super::state::{StateFile, ValidatorState};
 use crate::backoff::Backoff;
-use crate::chain::{self, Chain, Metagraph, PrometheusInfo};
+use crate::chain::{self, Chain, Metagraph};
 use crate::config::{Config, ConfigSource, ValidatorConfig, WeightsRule};
 use crate::dendrite::Dendrite;
 use crate::instrument::MeteredChain;
@@ -86,36 +85,9 @@ pub fn rented_hotkeys(state_dir: &std::path::Path) -> HashSet<String> {
 /// every weights setting); any other change waits for a restart.
 const RELOADABLE: &[&str] = &["log.filter", "validator.", "scoring."];
 
-/// Runs the validator until a stop signal.
-/// The port published with the prometheus info when `[metrics] listen` is not set (the
-/// Python SDK's default).
-const PROMETHEUS_PORT: u16 = 7091;
-
-/// This validator's prometheus info: `[validator] version`, which miners of SN27 v2.1+ compare
-/// with their minimum (`sn27-v2.md` §1.4); the address `[axon] external_ip` (else the outgoing
-/// interface's); the port that of `[metrics] listen` (else 7091).
-pub fn prometheus_to_publish(config: &Config) -> anyhow::Result<PrometheusInfo> {
-    let ip = match config.axon.external_ip {
-        Some(ip) => ip,
-        None => chain::outgoing_ip().context(
-            "[axon] external_ip is not set and the outgoing interface's address could not be \
-             found; set external_ip to this machine's public address",
-        )?,
-    };
-    let port = config
-        .metrics
-        .listen
-        .map_or(PROMETHEUS_PORT, |listen| listen.port());
-    Ok(PrometheusInfo::for_address(
-        ip,
-        port,
-        config.validator.version,
-    ))
-}
-
 /// Publishes the prometheus info at start; a failure is logged and the validator runs on.
 async fn publish_prometheus(chain: &dyn Chain, config: &Config, hotkey: &Keypair) {
-    let info = match prometheus_to_publish(config) {
+    let info = match crate::registration::prometheus_to_publish(config) {
         Ok(info) => info,
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"),
@@ -130,6 +102,7 @@ async fn publish_prometheus(chain: &dyn Chain, config: &Config, hotkey: &Keypair
     }
 }
 
+/// Runs the validator until a stop signal.
 pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyhow::Result<()> {
     let netuid = config.chain.netuid;
     let metrics = Metrics::new("validator", env!("CARGO_PKG_VERSION"));

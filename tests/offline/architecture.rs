@@ -89,6 +89,9 @@ fn adapters_never_import_the_configuration() {
             "service",
             "logging.rs",
             "wallet",
+            "ssh.rs",
+            "gpu",
+            "instrument.rs",
         ],
         &["crate::config", "crate::cli"],
         "adapters get their own values from the roles, never the configuration",
@@ -106,6 +109,9 @@ fn adapters_never_import_roles() {
             "service",
             "logging.rs",
             "wallet",
+            "ssh.rs",
+            "gpu",
+            "instrument.rs",
         ],
         &["crate::miner", "crate::validator"],
         "an adapter must not depend on the miner or the validator",
@@ -168,6 +174,15 @@ fn the_roles_do_not_know_each_other() {
 }
 
 #[test]
+fn the_appliance_parts_serve_both_roles_and_know_neither() {
+    assert_absent(
+        &["doctor.rs", "registration.rs"],
+        &["crate::miner", "crate::validator"],
+        "the preflight checks and registration serve both roles; they must not name one",
+    );
+}
+
+#[test]
 fn only_the_command_line_uses_the_command_line() {
     for place in [
         "miner",
@@ -178,6 +193,12 @@ fn only_the_command_line_uses_the_command_line() {
         "protocol",
         "service",
         "wallet",
+        "pog",
+        "gpu",
+        "ssh.rs",
+        "doctor.rs",
+        "registration.rs",
+        "instrument.rs",
     ] {
         assert_absent(
             &[place],
