@@ -9,10 +9,10 @@ use serde_json::json;
 
 use super::wallet_cmd::{select_from, WalletArgs};
 use super::{connected, load_config};
-use crate::config::{ConfigSource, WeightsRule};
+use crate::config::ConfigSource;
 use crate::validator::scoring::score_table;
 use crate::validator::selection::select;
-use crate::validator::serve::{rented_hotkeys, selection_rules};
+use crate::validator::serve::{owner_if_capped, rented_hotkeys, selection_rules};
 use crate::validator::state::StateFile;
 use crate::wallet::KeyRole;
 
@@ -31,12 +31,7 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
     let rules = selection_rules(&config.validator)?;
     let selection = select(&metagraph, &me, &rules);
     let rented = rented_hotkeys(&config.state_dir);
-    let owner = match config.scoring.weights {
-        WeightsRule::CappedByGpu => {
-            runtime.block_on(chain.subnet_owner_hotkey(config.chain.netuid))?
-        }
-        WeightsRule::Proportional => None,
-    };
+    let owner = runtime.block_on(owner_if_capped(chain.as_ref(), &config))?;
     let table = score_table(
         &metagraph,
         &selection,

@@ -102,6 +102,18 @@ async fn publish_prometheus(chain: &dyn Chain, config: &Config, hotkey: &Keypair
     }
 }
 
+/// The subnet owner's hotkey when the weights are capped (it receives the remainder), else
+/// `None` without asking the chain.
+pub async fn owner_if_capped(
+    chain: &dyn Chain,
+    config: &Config,
+) -> Result<Option<PublicKey>, chain::ChainError> {
+    match config.scoring.weights {
+        WeightsRule::CappedByGpu => chain.subnet_owner_hotkey(config.chain.netuid).await,
+        WeightsRule::Proportional => Ok(None),
+    }
+}
+
 /// Runs the validator until a stop signal.
 pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyhow::Result<()> {
     let netuid = config.chain.netuid;
@@ -483,14 +495,9 @@ impl Validator {
         }
         let selection = select(&metagraph, &me, rules);
         let rented = rented_hotkeys(&config.state_dir);
-        let owner = match config.scoring.weights {
-            WeightsRule::CappedByGpu => self
-                .chain
-                .subnet_owner_hotkey(netuid)
-                .await
-                .map_err(|e| e.to_string())?,
-            WeightsRule::Proportional => None,
-        };
+        let owner = owner_if_capped(self.chain.as_ref(), config)
+            .await
+            .map_err(|e| e.to_string())?;
         let table = {
             let state = self.state.lock().await;
             score_table(

@@ -27,7 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from wire_peer import Allocate  # noqa: E402
 
 OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "health_check_server.py")
+# The reference's server and ours follow the same contract (sn27-v2.md §4.5); ours is uploaded.
+SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "validator",
+                      "health_server.py")
 
 
 def ssh_client(host, info):
@@ -77,7 +79,7 @@ def health_check(host, info):
             else:
                 return False, f"host port {outside} (container {inside}) never answered 200"
         for inside in ports:
-            run(client, f"kill $(cat /tmp/health_check_server_{inside}.pid)")
+            run(client, f"kill $(cat /tmp/sn27-health-{inside}.pid)")
         return True, f"{len(ports)} ports answered"
     finally:
         client.close()
