@@ -212,6 +212,14 @@ fn print_rental(rental: &Rental) {
     if let Some(fingerprint) = &rental.host_key_fingerprint {
         println!("host key        {fingerprint}");
     }
+    if !rental.user_ports.is_empty() {
+        let ports: Vec<String> = rental
+            .user_ports
+            .iter()
+            .map(|(inside, outside)| format!("{inside} -> {}:{outside}", rental.host))
+            .collect();
+        println!("your ports      {}", ports.join(", "));
+    }
     println!("lease           {}", days(rental.days));
 }
 

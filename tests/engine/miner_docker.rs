@@ -437,6 +437,15 @@ fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
         .find_map(|l| l.strip_prefix("host key        "))
         .unwrap()
         .to_string();
+    // The renter is told where its own services (container ports 27015-27018) are reachable.
+    let ports = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("your ports      "))
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert!(
+        ports.starts_with(&format!("27015 -> 127.0.0.1:{}", setup.user_ports[0])),
+        "{ports}"
+    );
 
     // The rental file keeps the key and credentials, private.
     let file = setup.root().join(format!(
