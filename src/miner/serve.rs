@@ -48,6 +48,9 @@ const RELOADABLE: &[&str] = &[
     "log.filter",
     "miner.whitelist_not_enough_stake",
     "miner.min_validator_stake",
+    "miner.min_validator_version",
+    "miner.whitelist_updated_threshold",
+    "miner.whitelist_not_updated",
     "miner.hotkey_whitelist",
     "miner.hotkey_blacklist",
     "miner.coldkey_whitelist",
@@ -173,6 +176,9 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
             let mut kept = current.clone();
             kept.miner.whitelist_not_enough_stake = new.miner.whitelist_not_enough_stake;
             kept.miner.min_validator_stake = new.miner.min_validator_stake;
+            kept.miner.min_validator_version = new.miner.min_validator_version;
+            kept.miner.whitelist_updated_threshold = new.miner.whitelist_updated_threshold;
+            kept.miner.whitelist_not_updated = new.miner.whitelist_not_updated;
             kept.miner.hotkey_whitelist = new.miner.hotkey_whitelist.clone();
             kept.miner.hotkey_blacklist = new.miner.hotkey_blacklist.clone();
             kept.miner.coldkey_whitelist = new.miner.coldkey_whitelist.clone();
