@@ -247,12 +247,14 @@ if [ "$method" = deb ]; then
     run dpkg --force-confdef --force-confold -i "$work/$artifact"
   fi
   sn27=/usr/bin/sn27
+  docs=/usr/share/doc/sn27
 else
   step "Unpack the binary, the systemd unit and the user and directory declarations"
   run tar -xzf "$work/$artifact" -C "$work"
   bin_dir=$root/usr/local/bin
   unit_dir=$root/etc/systemd/system
   sn27=$bin_dir/sn27
+  docs=/usr/local/share/doc/sn27
   # place SOURCE DEST MODE: installs SOURCE as DEST unless DEST already has those bytes.
   place() {
     if [ "$dry_run" = false ] && [ -f "$2" ] && cmp -s "$1" "$2"; then
@@ -265,7 +267,8 @@ else
   place "$work/usr/bin/sn27" "$bin_dir/sn27" 755
   step "Install the unit as $unit_dir/sn27.service (running $bin_dir/sn27), with the sn27 user (sysusers.d) and /var/lib/sn27 (tmpfiles.d)"
   if [ "$dry_run" = false ]; then
-    sed "s|/usr/bin/sn27|/usr/local/bin/sn27|g" "$work/usr/lib/systemd/system/sn27.service" >"$work/sn27.service"
+    sed -e "s|/usr/bin/sn27|/usr/local/bin/sn27|g" -e "s|/usr/share/doc/sn27|/usr/local/share/doc/sn27|g" \
+      "$work/usr/lib/systemd/system/sn27.service" >"$work/sn27.service"
   fi
   place "$work/sn27.service" "$unit_dir/sn27.service" 644
   place "$work/usr/lib/sysusers.d/sn27.conf" "$root/etc/sysusers.d/sn27.conf" 644
@@ -405,9 +408,14 @@ if [ "$config_existed" = true ]; then
 else
   config_state="new, from the example: edit it"
 fi
+if [ "$dry_run" = true ]; then
+  done_line="Dry run: nothing was changed. After the installation:"
+else
+  done_line="sn27 is installed; the service is not started. Next:"
+fi
 cat <<EOF
 
-sn27 is installed; the service is not started. Next:
+$done_line
 
   1. Configure it: $config ($config_state).
      Put the wallet where the config says (as the sn27 user, ~ is /var/lib/sn27).
@@ -415,5 +423,5 @@ sn27 is installed; the service is not started. Next:
   3. Start it now and at boot:  sudo systemctl enable --now sn27
   4. Follow its log:            journalctl -u sn27 -f
 
-Operations guide: /usr/share/doc/sn27/operations.md (or /usr/local/share/doc/sn27/).
+Operations guide: $docs/operations.md
 EOF
