@@ -389,7 +389,9 @@ if [ "$with_firewall" = true ]; then
     done
     run firewall-cmd --reload
   else
-    die "neither ufw nor firewalld is installed: open TCP ports $(echo "$ports" | tr '\n' ' ')yourself"
+    message="neither ufw nor firewalld is installed: open TCP ports $(echo "$ports" | tr '\n' ' ')yourself"
+    [ "$dry_run" = true ] || die "$message"
+    note "(dry run: $message)"
   fi
 fi
 
