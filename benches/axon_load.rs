@@ -212,6 +212,7 @@ fn serve() {
             coldkey: key,
             stake: 5000.0,
             validator_permit: true,
+            prometheus_version: 0,
         }
     });
     let metagraph = Arc::new(SharedMetagraph::new(MetagraphSnapshot::new(27, 1, neurons)));

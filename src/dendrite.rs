@@ -32,6 +32,9 @@ use crate::protocol::{
 /// Largest response body we read.
 const MAX_RESPONSE_BYTES: usize = 8 << 20;
 
+/// How long an idle pooled connection may be reused (see [`Dendrite::new`]).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// An axon to call: where it listens and which hotkey it answers as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -72,10 +75,13 @@ impl Dendrite {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
-        // The idle timeout only takes effect with a pool timer.
+        // The idle timeout only takes effect with a pool timer. It is shorter than any axon
+        // keeps an idle connection open (uvicorn's 5 s keep-alive under the Python axon; ours
+        // closes after the 10 s header read timeout): a connection reused just as the miner
+        // closes it fails the call ("connection closed before message completed").
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(32)
             .build(connector);
         Arc::new(Dendrite {

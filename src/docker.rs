@@ -112,6 +112,10 @@ pub struct HostResources {
     /// GPUs can be given to containers: the NVIDIA driver is loaded (`/dev/nvidiactl`) or the
     /// NVIDIA container runtime is registered with the engine.
     pub gpu_runtime: bool,
+    /// Where the engine keeps images and containers.
+    pub root_dir: String,
+    /// The cgroup version the engine limits containers with (`1` or `2`), when it says.
+    pub cgroup_version: Option<String>,
 }
 
 impl HostResources {
@@ -130,6 +134,8 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
     /// Host port published for container port 22.
     pub ssh_port: u16,
+    /// More `(container port, host port)` pairs to publish (TCP): a renter's own services.
+    pub user_ports: Vec<(u16, u16)>,
     /// CPUs by index, e.g. `"1-3"`.
     pub cpuset: String,
     pub memory_bytes: i64,
@@ -200,7 +206,14 @@ impl ContainerEngine {
                     .runtimes
                     .map(|r| r.contains_key("nvidia"))
                     .unwrap_or(false),
+            root_dir: info.docker_root_dir.unwrap_or_default(),
+            cgroup_version: info.cgroup_version.map(|v| v.to_string()),
         })
+    }
+
+    /// Whether an image is present on this engine.
+    pub async fn image_present(&self, reference: &str) -> bool {
+        self.docker.inspect_image(reference).await.is_ok()
     }
 
     /// The tag of the runtime image for `base`: it changes when the base or the Dockerfile does.
@@ -265,13 +278,17 @@ impl ContainerEngine {
         image: &str,
         spec: &ContainerSpec,
     ) -> Result<String, DockerError> {
-        let port_bindings = HashMap::from([(
-            "22/tcp".to_string(),
+        let binding = |host: u16| {
             Some(vec![PortBinding {
                 host_ip: Some("0.0.0.0".into()),
-                host_port: Some(spec.ssh_port.to_string()),
-            }]),
-        )]);
+                host_port: Some(host.to_string()),
+            }])
+        };
+        let mut port_bindings = HashMap::from([("22/tcp".to_string(), binding(spec.ssh_port))]);
+        for (inside, outside) in &spec.user_ports {
+            port_bindings.insert(format!("{inside}/tcp"), binding(*outside));
+        }
+        let exposed: Vec<String> = port_bindings.keys().cloned().collect();
         let device_requests = spec.gpus.then(|| {
             vec![DeviceRequest {
                 count: Some(-1),
@@ -297,7 +314,7 @@ impl ContainerEngine {
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             labels: Some(spec.labels.clone()),
-            exposed_ports: Some(vec!["22/tcp".to_string()]),
+            exposed_ports: Some(exposed),
             env: spec
                 .gpus
                 .then(|| vec!["NVIDIA_VISIBLE_DEVICES=all".to_string()]),

@@ -1,5 +1,5 @@
 //! The view of a subnet's neurons that access checks need: hotkey → uid, coldkey, stake,
-//! validator permit.
+//! validator permit, published prometheus version.
 //!
 //! The chain module produces [`MetagraphSnapshot`]s; consumers hold a [`SharedMetagraph`] and
 //! always read one consistent snapshot, which a periodic resync swaps out whole.
@@ -19,6 +19,9 @@ pub struct Neuron {
     /// in whole units of the subnet's alpha.
     pub stake: f64,
     pub validator_permit: bool,
+    /// The version in the neuron's on-chain prometheus info (0: never published), which SN27
+    /// miners compare with the minimum validator version (`sn27-v2.md` §1.4).
+    pub prometheus_version: u32,
 }
 
 /// The neurons of one subnet at one block.
@@ -40,6 +43,11 @@ impl MetagraphSnapshot {
 
     pub fn neuron(&self, hotkey: &PublicKey) -> Option<&Neuron> {
         self.by_hotkey.get(hotkey)
+    }
+
+    /// Every neuron, in no particular order.
+    pub fn neurons(&self) -> impl Iterator<Item = &Neuron> {
+        self.by_hotkey.values()
     }
 
     pub fn len(&self) -> usize {

@@ -27,7 +27,7 @@ fn axon() -> &'static (tokio::runtime::Runtime, Arc<Axon>) {
         let metagraph = SharedMetagraph::new(MetagraphSnapshot::new(
             27,
             1,
-            [Neuron { uid: 0, hotkey: caller, coldkey: caller, stake: 5000.0, validator_permit: true }],
+            [Neuron { uid: 0, hotkey: caller, coldkey: caller, stake: 5000.0, validator_permit: true, prometheus_version: 0 }],
         ));
         let policy = MinerAccessPolicy::new(&MinerConfig::default(), Arc::new(metagraph)).unwrap();
         let server = Keypair::from_secret_bytes(&[9; 32]).unwrap().public();

@@ -21,6 +21,14 @@ pub struct Admission {
     pub neuron: Option<Neuron>,
 }
 
+/// Told about every answered request (after the answer is built): for counting and for
+/// reporting refusals, which the axon itself logs only at debug level.
+pub trait RequestObserver: Send + Sync + 'static {
+    /// `synapse` is the request path; `status` the HTTP status sent; `caller` the hotkey the
+    /// headers claimed; `message` the refusal's reason when `status` is not 200.
+    fn answered(&self, synapse: &str, status: u16, caller: Option<&str>, message: Option<&str>);
+}
+
 /// Admits everyone at priority 0: for servers that only answer pings, and for tests.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpenAccess;

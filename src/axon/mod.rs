@@ -35,7 +35,7 @@ use crate::backoff::Backoff;
 use crate::keys::PublicKey;
 use crate::protocol::{signed_message, Ping, RequestHeaders, SynapseFields};
 
-pub use access::{AccessPolicy, Admission, OpenAccess};
+pub use access::{AccessPolicy, Admission, OpenAccess, RequestObserver};
 pub use gate::PriorityGate;
 pub use nonce::NonceTable;
 pub use route::{Caller, Forward};
@@ -91,6 +91,7 @@ pub struct Axon {
     gate: Arc<PriorityGate>,
     /// Started on first use, on the runtime that serves.
     verifier: OnceLock<SignatureVerifier>,
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 /// A refusal on its way to becoming an HTTP error response.
@@ -128,6 +129,7 @@ impl Axon {
             nonces: Mutex::new(NonceTable::new(limits.nonce_endpoints)),
             gate: PriorityGate::new(limits.workers),
             verifier: OnceLock::new(),
+            observer: None,
             limits,
         };
         axon.routes.insert(
@@ -137,6 +139,12 @@ impl Axon {
             )),
         );
         axon
+    }
+
+    /// Tells `observer` about every answered request.
+    pub fn observe(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Serves synapse `T` at `/{T::NAME}` with `forward`.
@@ -251,17 +259,31 @@ impl Axon {
                 )
             }
         };
+        let caller = headers.dendrite.hotkey.as_deref();
         match self.process(request, &path, &headers, started).await {
-            Ok(response) => response,
+            Ok(response) => {
+                if let Some(observer) = &self.observer {
+                    observer.answered(&path, response.status().as_u16(), caller, None);
+                }
+                response
+            }
             Err(refusal) => {
                 tracing::debug!(
                     ?peer,
                     synapse = %path,
-                    caller = headers.dendrite.hotkey.as_deref().unwrap_or("-"),
+                    caller = caller.unwrap_or("-"),
                     status = refusal.status.as_u16(),
                     message = %refusal.message,
                     "request refused"
                 );
+                if let Some(observer) = &self.observer {
+                    observer.answered(
+                        &path,
+                        refusal.status.as_u16(),
+                        caller,
+                        Some(&refusal.message),
+                    );
+                }
                 self.error(refusal, &headers, &path)
             }
         }

@@ -7,7 +7,7 @@
 use subxt::ext::scale_decode::DecodeAsType;
 use subxt::ext::scale_value::scale::TypeResolver;
 
-use super::types::{AxonInfo, Hyperparameters, NeuronInfo};
+use super::types::{AxonInfo, Hyperparameters, NeuronInfo, PrometheusInfo};
 use crate::keys::PublicKey;
 
 /// The fields of `NeuronInfoLite` (`NeuronInfoRuntimeApi_get_neurons_lite`) that sn27 reads.
@@ -20,6 +20,7 @@ pub struct NeuronInfoLiteFields {
     pub netuid: u16,
     pub active: bool,
     pub axon_info: AxonInfo,
+    pub prometheus_info: PrometheusInfo,
     pub stake: Vec<([u8; 32], u64)>,
     pub emission: u64,
     pub incentive: u16,
@@ -49,6 +50,7 @@ impl From<NeuronInfoLiteFields> for NeuronInfo {
             // Not in NeuronInfoLite: read from `BlockAtRegistration` by the client.
             registered_at: 0,
             axon: n.axon_info,
+            prometheus: n.prometheus_info,
             incentive: Some(f64::from(n.incentive) / 65535.0),
             emission: Some(n.emission),
             trust: Some(f64::from(n.trust) / 65535.0),

@@ -12,7 +12,8 @@ pub fn explain(error: &str) -> &'static str {
         }
         "CommittingWeightsTooFast" => "weights committed too fast: wait for the rate limit",
         "ServingRateLimitExceeded" => {
-            "axon served too recently: the subnet's serving rate limit has not passed"
+            "served too recently: the subnet's serving rate limit has not passed since this \
+             hotkey last served (axon and prometheus each have their own)"
         }
         "HotKeyNotRegisteredInSubNet" | "HotKeyNotRegisteredInNetwork" => {
             "the hotkey is not registered on this subnet; run `sn27 register` first"
@@ -52,7 +53,7 @@ pub fn explain(error: &str) -> &'static str {
             "the subnet's registration limit for this interval is reached; try again later"
         }
         "RegistrationPriceLimitExceeded" => "the burn rose above the limit given",
-        "InvalidIpType" => "the axon's IP type is neither 4 nor 6",
+        "InvalidIpType" => "the IP type is neither 4 nor 6",
         "InvalidIpAddress" => {
             "the chain refuses this IP address (loopback and reserved addresses are not \
              accepted); set [axon] external_ip"

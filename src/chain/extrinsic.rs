@@ -12,7 +12,7 @@ use subxt::utils::{AccountId32, MultiSignature, H256};
 use subxt::{Metadata, OfflineClient};
 
 use super::metadata::SUBTENSOR_PALLET;
-use super::types::AxonInfo;
+use super::types::{AxonInfo, PrometheusInfo};
 use crate::keys::{Keypair, PublicKey};
 
 /// `MultiAddress<AccountId32, ()>` and `MultiSignature`, as subtensor uses.
@@ -53,6 +53,19 @@ impl SubtensorCall {
                 Value::u128(axon.protocol.into()),
                 Value::u128(axon.placeholder1.into()),
                 Value::u128(axon.placeholder2.into()),
+            ],
+        }
+    }
+
+    pub fn serve_prometheus(netuid: u16, info: &PrometheusInfo) -> Self {
+        SubtensorCall {
+            name: "serve_prometheus",
+            args: vec![
+                Value::u128(netuid.into()),
+                Value::u128(info.version.into()),
+                Value::u128(info.ip),
+                Value::u128(info.port.into()),
+                Value::u128(info.ip_type.into()),
             ],
         }
     }

@@ -31,6 +31,10 @@ pub const CALLS_WE_USE: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "serve_prometheus",
+        &["netuid", "version", "ip", "port", "ip_type"],
+    ),
+    (
         "set_weights",
         &["netuid", "dests", "weights", "version_key"],
     ),

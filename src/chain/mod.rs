@@ -30,8 +30,8 @@ use crate::keys::{Keypair, PublicKey};
 pub use connection::ConnectFailure;
 pub use network::Network;
 pub use types::{
-    AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, ServeOutcome, TimelockPlan,
-    WeightRows,
+    AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo, PrometheusInfo, ServeOutcome,
+    TimelockPlan, WeightRows,
 };
 
 /// A chain operation that failed, in the operator's words.
@@ -115,6 +115,15 @@ pub trait Chain: Send + Sync {
         netuid: u16,
         axon: AxonInfo,
     ) -> Result<ServeOutcome, ChainError>;
+    /// Publishes the hotkey's prometheus info unconditionally (SN27 validators publish their
+    /// version there, which miners check); see [`publish_prometheus`] for the
+    /// skip-if-unchanged path. Same checks and serving rate limit as `serve_axon`.
+    async fn serve_prometheus(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        info: PrometheusInfo,
+    ) -> Result<ServeOutcome, ChainError>;
     async fn set_weights(
         &self,
         hotkey: &Keypair,
@@ -155,6 +164,8 @@ pub trait Chain: Send + Sync {
     ) -> Result<(), ChainError>;
     /// Weights currently set on `netuid`, per setter uid: `(uid, [(dest, weight)])`.
     async fn weights(&self, netuid: u16) -> Result<WeightRows, ChainError>;
+    /// The subnet owner's hotkey (`SubnetOwnerHotkey`), `None` when the chain names none.
+    async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<PublicKey>, ChainError>;
 }
 
 /// Publishes `axon` for `hotkey` unless the chain already holds the same values, as the SDK
@@ -165,23 +176,64 @@ pub async fn publish_axon(
     netuid: u16,
     axon: AxonInfo,
 ) -> Result<ServeOutcome, ChainError> {
+    let current = registered_neuron(chain, "serve_axon", hotkey, netuid).await?;
+    if current.axon.same_service(&axon) {
+        return Ok(ServeOutcome::Unchanged);
+    }
+    chain.serve_axon(hotkey, netuid, axon).await
+}
+
+/// The local address the kernel would send internet traffic from, for an axon or prometheus
+/// address nobody configured (no packet is sent: a UDP socket is only connected, which picks
+/// the route).
+pub fn outgoing_ip() -> std::io::Result<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0))?;
+    socket.connect(("1.1.1.1", 53))?;
+    let ip = socket.local_addr()?.ip();
+    if ip.is_unspecified() || ip.is_loopback() {
+        return Err(std::io::Error::other(format!(
+            "the route to the internet leaves from {ip}"
+        )));
+    }
+    Ok(ip)
+}
+
+/// Publishes `info` as `hotkey`'s prometheus unless the chain already holds the same
+/// (version, ip, port, ip type), like [`publish_axon`], so that restarts do not run into the
+/// serving rate limit.
+pub async fn publish_prometheus(
+    chain: &dyn Chain,
+    hotkey: &Keypair,
+    netuid: u16,
+    info: PrometheusInfo,
+) -> Result<ServeOutcome, ChainError> {
+    let current = registered_neuron(chain, "serve_prometheus", hotkey, netuid).await?;
+    if current.prometheus.same_service(&info) {
+        return Ok(ServeOutcome::Unchanged);
+    }
+    chain.serve_prometheus(hotkey, netuid, info).await
+}
+
+/// `hotkey`'s neuron on `netuid`, or the refusal `call` would meet on chain.
+async fn registered_neuron(
+    chain: &dyn Chain,
+    call: &'static str,
+    hotkey: &Keypair,
+    netuid: u16,
+) -> Result<NeuronInfo, ChainError> {
     let metagraph = chain.metagraph(netuid).await?;
-    let current = metagraph
+    metagraph
         .neurons
-        .iter()
+        .into_iter()
         .find(|n| n.hotkey == hotkey.public())
         .ok_or_else(|| ChainError::Dispatch {
-            call: "serve_axon",
+            call,
             error: "HotKeyNotRegisteredInNetwork".into(),
             explanation: format!(
                 "hotkey {} is not registered on netuid {netuid}; run `sn27 register` first",
                 hotkey.public()
             ),
-        })?;
-    if current.axon.same_service(&axon) {
-        return Ok(ServeOutcome::Unchanged);
-    }
-    chain.serve_axon(hotkey, netuid, axon).await
+        })
 }
 
 /// The chain `network` names: the embedded devnet (its database at `devnet_path`), or a

@@ -45,7 +45,7 @@ use super::metadata::SUBTENSOR_PALLET;
 use super::timelock::{reveal_block, reveal_block_fixed_epochs, EpochSchedule};
 use super::types::{
     unreachable_reason, AxonInfo, ChainStatus, Hyperparameters, Metagraph, NeuronInfo,
-    ServeOutcome, TimelockPlan, WeightRows,
+    PrometheusInfo, ServeOutcome, TimelockPlan, WeightRows,
 };
 use super::validity;
 use super::{Chain, ChainError};
@@ -714,6 +714,21 @@ impl Chain for Subtensor {
         Ok(ServeOutcome::Served { block })
     }
 
+    /// Unlike an axon, nobody connects to the address (SN27 reads only the version), so a
+    /// private address is not refused here; what the chain refuses (address 0 or loopback,
+    /// port 0, the rate limit) comes back named.
+    async fn serve_prometheus(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        info: PrometheusInfo,
+    ) -> Result<ServeOutcome, ChainError> {
+        let block = self
+            .submit(SubtensorCall::serve_prometheus(netuid, &info), hotkey)
+            .await?;
+        Ok(ServeOutcome::Served { block })
+    }
+
     async fn set_weights(
         &self,
         hotkey: &Keypair,
@@ -771,6 +786,15 @@ impl Chain for Subtensor {
         }
         rows.sort_by_key(|(uid, _)| *uid);
         Ok(rows)
+    }
+
+    async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<PublicKey>, ChainError> {
+        self.ensure_subnet(netuid).await?;
+        // A value query: an unset owner reads as the all-zero account.
+        let owner: [u8; 32] = self
+            .subnet_value(None, "SubnetOwnerHotkey", vec![Value::u128(netuid.into())])
+            .await?;
+        Ok((owner != [0; 32]).then_some(PublicKey(owner)))
     }
 }
 

@@ -42,10 +42,7 @@ pub struct AxonInfo {
 impl AxonInfo {
     /// The fields `serve_axon` sets, with `protocol = 4` and zero placeholders as the SDK does.
     pub fn for_address(ip: IpAddr, port: u16, version: u32) -> Self {
-        let (ip, ip_type) = match ip {
-            IpAddr::V4(v4) => (u128::from(u32::from_be_bytes(v4.octets())), 4),
-            IpAddr::V6(v6) => (u128::from_be_bytes(v6.octets()), 6),
-        };
+        let (ip, ip_type) = encode_ip(ip);
         AxonInfo {
             block: 0,
             version,
@@ -60,14 +57,7 @@ impl AxonInfo {
 
     /// The address, if the axon is serving (`ip ≠ 0`) and the type is known.
     pub fn ip_addr(&self) -> Option<IpAddr> {
-        match (self.ip, self.ip_type) {
-            (0, _) => None,
-            (ip, 4) => u32::try_from(ip)
-                .ok()
-                .map(|v| IpAddr::V4(Ipv4Addr::from(v))),
-            (ip, 6) => Some(IpAddr::V6(Ipv6Addr::from(ip))),
-            _ => None,
-        }
+        decode_ip(self.ip, self.ip_type)
     }
 
     /// Whether the fields a `serve_axon` would write are already what the chain holds.
@@ -85,6 +75,87 @@ impl AxonInfo {
             other.ip_type,
             other.protocol,
         ) && (self.placeholder1, self.placeholder2) == (other.placeholder1, other.placeholder2)
+    }
+}
+
+/// An IP address as the chain stores it: IPv4 as `u32::from_be_bytes` widened with type 4,
+/// IPv6 as its 128-bit big-endian value with type 6 (`bittensor-wire.md` §5.5).
+fn encode_ip(ip: IpAddr) -> (u128, u8) {
+    match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from_be_bytes(v4.octets())), 4),
+        IpAddr::V6(v6) => (u128::from_be_bytes(v6.octets()), 6),
+    }
+}
+
+/// The address the chain's `(ip, ip_type)` stand for; `None` for 0 (nothing served) or an
+/// unknown type.
+fn decode_ip(ip: u128, ip_type: u8) -> Option<IpAddr> {
+    match (ip, ip_type) {
+        (0, _) => None,
+        (ip, 4) => u32::try_from(ip)
+            .ok()
+            .map(|v| IpAddr::V4(Ipv4Addr::from(v))),
+        (ip, 6) => Some(IpAddr::V6(Ipv6Addr::from(ip))),
+        _ => None,
+    }
+}
+
+/// A neuron's prometheus endpoint as the chain stores it (`PrometheusInfo`, SCALE order);
+/// decodes by field name from storage `SubtensorModule.Prometheus` and
+/// `NeuronInfoLite.prometheus_info`.
+///
+/// Nothing in SN27 connects to the address; what counts is `version`: SN27 miners admit only
+/// validators whose published prometheus version is current (`sn27-v2.md` §1.4). A neuron
+/// that never served has every field 0.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, subxt::ext::scale_decode::DecodeAsType,
+)]
+#[decode_as_type(crate_path = "subxt::ext::scale_decode")]
+pub struct PrometheusInfo {
+    /// The block it was served at (0: never).
+    pub block: u64,
+    pub version: u32,
+    /// Encoded as in [`AxonInfo::ip`].
+    pub ip: u128,
+    pub port: u16,
+    pub ip_type: u8,
+}
+
+impl PrometheusInfo {
+    /// The fields `serve_prometheus` sets.
+    pub fn for_address(ip: IpAddr, port: u16, version: u32) -> Self {
+        let (ip, ip_type) = encode_ip(ip);
+        PrometheusInfo {
+            block: 0,
+            version,
+            ip,
+            port,
+            ip_type,
+        }
+    }
+
+    /// The address, if one was served (`ip ≠ 0`) and the type is known.
+    pub fn ip_addr(&self) -> Option<IpAddr> {
+        decode_ip(self.ip, self.ip_type)
+    }
+
+    /// Whether the fields a `serve_prometheus` would write are already what the chain holds.
+    pub fn same_service(&self, other: &PrometheusInfo) -> bool {
+        (self.version, self.ip, self.port, self.ip_type)
+            == (other.version, other.ip, other.port, other.ip_type)
+    }
+}
+
+impl fmt::Display for PrometheusInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip_addr() {
+            Some(ip) => write!(
+                f,
+                "/ipv{}/{ip}:{} (v{})",
+                self.ip_type, self.port, self.version
+            ),
+            None => f.write_str("not served"),
+        }
     }
 }
 
@@ -160,6 +231,9 @@ pub struct NeuronInfo {
     pub last_update: u64,
     pub registered_at: u64,
     pub axon: AxonInfo,
+    /// The prometheus endpoint the neuron published; its `version` is what SN27 miners check
+    /// validators against.
+    pub prometheus: PrometheusInfo,
     /// Where the chain provides them (the devnet does not run epochs).
     pub incentive: Option<f64>,
     pub emission: Option<u64>,
@@ -190,6 +264,7 @@ impl Metagraph {
                 coldkey: n.coldkey,
                 stake: tao(n.stake),
                 validator_permit: n.validator_permit,
+                prometheus_version: n.prometheus.version,
             }),
         )
     }
@@ -241,7 +316,7 @@ pub struct TimelockPlan {
     pub commit_reveal_version: u16,
 }
 
-/// What a `serve_axon` call did.
+/// What a `serve_axon` or `serve_prometheus` call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServeOutcome {
     /// The chain already held these values; nothing was sent.
@@ -266,6 +341,49 @@ mod tests {
         assert_eq!(v6.ip_addr(), Some("2001:db8::1".parse().unwrap()));
         assert_eq!(AxonInfo::default().ip_addr(), None);
         assert_eq!(AxonInfo::default().to_string(), "not serving");
+    }
+
+    #[test]
+    fn prometheus_is_encoded_like_the_axon() {
+        let prometheus = PrometheusInfo::for_address("1.2.3.4".parse().unwrap(), 8091, 221);
+        assert_eq!(
+            (prometheus.ip, prometheus.ip_type, prometheus.port),
+            (16_909_060, 4, 8091)
+        );
+        assert_eq!(prometheus.to_string(), "/ipv4/1.2.3.4:8091 (v221)");
+        let v6 = PrometheusInfo::for_address("2001:db8::1".parse().unwrap(), 1, 1);
+        assert_eq!(
+            (v6.ip_type, v6.ip_addr()),
+            (6, Some("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(PrometheusInfo::default().to_string(), "not served");
+
+        // The block it was served at is the chain's, not part of what a serve writes.
+        let on_chain = PrometheusInfo {
+            block: 900,
+            ..prometheus
+        };
+        assert!(on_chain.same_service(&prometheus));
+        for changed in [
+            PrometheusInfo {
+                version: 222,
+                ..prometheus
+            },
+            PrometheusInfo {
+                port: 8092,
+                ..prometheus
+            },
+            PrometheusInfo {
+                ip: 16_909_061,
+                ..prometheus
+            },
+            PrometheusInfo {
+                ip_type: 6,
+                ..prometheus
+            },
+        ] {
+            assert!(!on_chain.same_service(&changed), "{changed:?}");
+        }
     }
 
     #[test]

@@ -297,8 +297,8 @@ pub fn custom(code: u8) -> Option<(&'static str, &'static str)> {
         ),
         12 => (
             "ServingRateLimitExceeded",
-            "axon served too recently: the subnet's serving rate limit has not passed; wait \
-             and try again",
+            "served too recently: the subnet's serving rate limit has not passed; wait and \
+             try again",
         ),
         13 => (
             "InvalidPort",

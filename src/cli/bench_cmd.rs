@@ -18,7 +18,6 @@ use crate::gpu::bench::{self, DeviceBench};
 use crate::gpu::inventory::Inventory;
 use crate::gpu::GpuUnavailable;
 use crate::pog::identify::identify;
-use crate::pog::sizes::MERKLE_BUFFER_V1;
 use crate::report::Report;
 use crate::validator::proof_of_gpu::{self, ContainerShell, PogSettings};
 use crate::validator::scoring;
@@ -53,7 +52,7 @@ pub fn run(source: &crate::config::ConfigSource, args: &BenchArgs) -> anyhow::Re
     let mut measured = Vec::new();
     for index in 0..count {
         eprintln!("measuring GPU {index} (the VRAM estimate and two large GEMMs take a while)…");
-        measured.push(bench::measure(index, MERKLE_BUFFER_V1)?);
+        measured.push(bench::measure(index, config.scoring.merkle_buffer)?);
     }
     let settings = PogSettings::from_config(&config.validator.pog, &config.scoring);
     // Validators identify the model from GPU 0 and credit every GPU with it.
@@ -179,6 +178,7 @@ fn in_container(config: &Config, args: &BenchArgs) -> anyhow::Result<ExitCode> {
             name: name.clone(),
             labels: [(LABEL_KIND.to_string(), "bench".to_string())].into(),
             ssh_port: 0,
+            user_ports: Vec::new(),
             cpuset: format!("0-{}", host.cpus.saturating_sub(1)),
             memory_bytes: memory,
             shm_bytes: memory / 2,

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use super::wallet_cmd::{select_from, WalletArgs};
 use crate::chain::devnet::{Devnet, Genesis};
 use crate::chain::types::{rao, tao};
-use crate::chain::{self, publish_axon, ServeOutcome};
+use crate::chain::{publish_axon, ServeOutcome};
 use crate::config::{ConfigSource, Network};
 use crate::keys::PublicKey;
 use crate::wallet::KeyRole;
@@ -42,7 +42,8 @@ pub enum DevnetCommand {
     },
     /// Credit TAO to an account.
     Fund { account: String, tao: f64 },
-    /// Change a subnet parameter (e.g. `commit_reveal true`, `tempo 10`, `burn 0.5`).
+    /// Change a subnet parameter (e.g. `commit_reveal true`, `tempo 10`, `burn 0.5`,
+    /// `owner_hotkey 5F…` for the subnet owner's hotkey).
     Set { name: String, value: String },
     /// Register any hotkey (e.g. a Python validator's) without burn, optionally with stake.
     Register {
@@ -208,17 +209,23 @@ pub fn metagraph(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> 
         );
     }
     println!(
-        "{:>4}  {:<48}  {:>14}  {:<6}  {:>8}  axon",
-        "uid", "hotkey", "stake (alpha)", "permit", "updated"
+        "{:>4}  {:<48}  {:>14}  {:<6}  {:>8}  {:>10}  axon",
+        "uid", "hotkey", "stake (alpha)", "permit", "updated", "prometheus"
     );
     for n in &metagraph.neurons {
+        // The version is what SN27 miners check; `--json` gives the address too.
+        let prometheus = match n.prometheus.ip_addr() {
+            Some(_) => format!("v{}", n.prometheus.version),
+            None => "-".to_string(),
+        };
         println!(
-            "{:>4}  {:<48}  {:>14.3}  {:<6}  {:>8}  {}",
+            "{:>4}  {:<48}  {:>14.3}  {:<6}  {:>8}  {:>10}  {}",
             n.uid,
             n.hotkey.to_ss58(),
             tao(n.stake),
             if n.validator_permit { "yes" } else { "no" },
             n.last_update,
+            prometheus,
             n.axon
         );
     }
@@ -237,46 +244,26 @@ pub fn register(
     let coldkey_address = selected.wallet.address(KeyRole::Coldkey)?;
     let netuid = config.chain.netuid;
     let (runtime, chain) = connected(&config)?;
-    let (burn, registered, free) = runtime.block_on(async {
-        let h = chain.hyperparameters(netuid).await?;
-        let metagraph = chain.metagraph(netuid).await?;
-        let uid = metagraph
-            .neurons
-            .iter()
-            .find(|n| n.hotkey == hotkey)
-            .map(|n| n.uid);
-        let free = chain.balance(&coldkey_address).await?;
-        Ok::<_, chain::ChainError>((h.burn, uid, free))
-    })?;
-    if let Some(uid) = registered {
+    let plan = runtime.block_on(crate::registration::plan(
+        chain.as_ref(),
+        netuid,
+        &hotkey,
+        &coldkey_address,
+    ))?;
+    if let Some(uid) = plan.registered {
         println!("hotkey {hotkey} is already registered on netuid {netuid} as uid {uid}");
         return Ok(ExitCode::SUCCESS);
     }
     println!(
         "registering hotkey {hotkey} on netuid {netuid} costs {:.9} TAO (burned)",
-        tao(burn)
+        tao(plan.burn)
     );
-    if let Some(limit) = max_burn {
-        let limit = rao(limit).context("--max-burn must be a non-negative number of TAO")?;
-        if burn > limit {
-            bail!(
-                "the burn cost {:.9} TAO is above --max-burn {:.9} TAO; nothing was sent",
-                tao(burn),
-                tao(limit)
-            );
-        }
-    }
-    // A refusal here costs nothing; the chain's own (the burn may rise before the extrinsic
-    // lands) uses up a nonce and is still reported by `burned_register`.
-    if free < burn {
-        bail!(
-            "coldkey {coldkey_address} has {:.9} TAO free but the burn is {:.9} TAO: {:.9} TAO \
-             missing; nothing was sent",
-            tao(free),
-            tao(burn),
-            tao(burn - free)
-        );
-    }
+    let limit = match max_burn {
+        Some(limit) => Some(rao(limit).context("--max-burn must be a non-negative number of TAO")?),
+        None => None,
+    };
+    plan.check(&coldkey_address, limit.map(|l| (l, "--max-burn")))
+        .map_err(anyhow::Error::msg)?;
     if !yes {
         if !std::io::stdin().is_terminal() {
             bail!("confirmation needed: pass --yes to register without a prompt");
@@ -316,6 +303,29 @@ pub fn serve_axon(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<
     match outcome {
         ServeOutcome::Unchanged => println!("axon {axon} is already published; nothing sent"),
         ServeOutcome::Served { block } => println!("axon {axon} published at block {block}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn serve_prometheus(source: &ConfigSource, wallet: &WalletArgs) -> anyhow::Result<ExitCode> {
+    let config = load(source)?;
+    let selected = select_from(config.wallet.clone(), wallet)?;
+    let hotkey = selected
+        .wallet
+        .keypair(KeyRole::Hotkey, &selected.passwords)?;
+    let info = crate::validator::serve::prometheus_to_publish(&config)?;
+    let (runtime, chain) = connected(&config)?;
+    let outcome = runtime.block_on(crate::chain::publish_prometheus(
+        chain.as_ref(),
+        &hotkey,
+        config.chain.netuid,
+        info,
+    ))?;
+    match outcome {
+        ServeOutcome::Unchanged => {
+            println!("prometheus {info} is already published; nothing sent")
+        }
+        ServeOutcome::Served { block } => println!("prometheus {info} published at block {block}"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,11 +5,14 @@
 
 mod bench_cmd;
 mod chain_cmd;
+mod check_cmd;
 mod config_cmd;
+mod demo_cmd;
 mod query_cmd;
 mod rent_cmd;
 mod run_cmd;
 mod scores_cmd;
+mod status_cmd;
 mod wallet_cmd;
 
 use std::path::PathBuf;
@@ -71,6 +74,12 @@ enum Command {
         #[command(flatten)]
         wallet: wallet_cmd::WalletArgs,
     },
+    /// Publish this validator's prometheus info ([validator] version, which SN27 v2.1+ miners
+    /// check) on chain, unless it is already there; `sn27 run` does it at start.
+    ServePrometheus {
+        #[command(flatten)]
+        wallet: wallet_cmd::WalletArgs,
+    },
     /// Weights set on the subnet.
     #[command(subcommand)]
     Weights(chain_cmd::WeightsCommand),
@@ -94,6 +103,23 @@ enum Command {
     /// Restart, pause, resume or change the login key of a rental.
     #[command(subcommand)]
     Rental(rent_cmd::RentalCommand),
+    /// The main job on this machine alone: a local devnet, a miner and a validator — register,
+    /// serve, rent, test, score, set weights — then everything stopped and removed.
+    Demo(demo_cmd::DemoArgs),
+    /// Check this host before it serves: configuration, wallet, chain, clock, disk, and for a
+    /// miner GPUs, CUDA, Docker, container limits, ports, firewall and address (exit 1 when a
+    /// required check fails).
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running service at a glance (from its [metrics] status endpoint).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// This validator's view of every uid: proven GPUs, newest Proof-of-GPU results, points,
     /// weight, and why a zero is a zero.
     Scores {
@@ -166,6 +192,9 @@ pub fn main() -> ExitCode {
                     yes,
                 } => chain_cmd::register(&source, &wallet, max_burn, yes),
                 Command::ServeAxon { wallet } => chain_cmd::serve_axon(&source, &wallet),
+                Command::ServePrometheus { wallet } => {
+                    chain_cmd::serve_prometheus(&source, &wallet)
+                }
                 Command::Weights(command) => chain_cmd::weights(&source, command),
                 Command::Devnet(command) => chain_cmd::devnet(command, &source),
                 Command::Run(args) => run_cmd::run(&source, &args),
@@ -174,6 +203,9 @@ pub fn main() -> ExitCode {
                 Command::Release { hotkey } => rent_cmd::release(&source, &hotkey),
                 Command::Rental(command) => rent_cmd::rental(&source, command),
                 Command::Bench(args) => bench_cmd::run(&source, &args),
+                Command::Check { json } => check_cmd::run(&source, json),
+                Command::Demo(args) => demo_cmd::run(&args),
+                Command::Status { json } => status_cmd::run(&source, json),
                 Command::Scores { wallet, json } => scores_cmd::run(&source, &wallet, json),
                 Command::Config(_) | Command::Wallet(_) | Command::Query(_) => {
                     unreachable!("handled above")

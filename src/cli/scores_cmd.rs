@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::wallet_cmd::{select_from, WalletArgs};
 use super::{connected, load_config};
-use crate::config::ConfigSource;
+use crate::config::{ConfigSource, WeightsRule};
 use crate::validator::scoring::score_table;
 use crate::validator::selection::select;
 use crate::validator::serve::{rented_hotkeys, selection_rules};
@@ -31,7 +31,21 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
     let rules = selection_rules(&config.validator)?;
     let selection = select(&metagraph, &me, &rules);
     let rented = rented_hotkeys(&config.state_dir);
-    let rows = score_table(&metagraph, &selection, &state, &rented, &config.scoring)?;
+    let owner = match config.scoring.weights {
+        WeightsRule::CappedByGpu => {
+            runtime.block_on(chain.subnet_owner_hotkey(config.chain.netuid))?
+        }
+        WeightsRule::Proportional => None,
+    };
+    let table = score_table(
+        &metagraph,
+        &selection,
+        &state,
+        &rented,
+        &config.scoring,
+        owner.as_ref(),
+    )?;
+    let rows = &table.rows;
     if json {
         println!(
             "{}",
@@ -40,9 +54,13 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
                 "block": metagraph.block,
                 "validator": me.to_ss58(),
                 "profile": config.scoring.profile.name(),
+                "reproduces": config.scoring.profile.reproduces(),
                 "last_round_block": state.last_round_block,
                 "last_weights_block": state.last_weights_block,
                 "uids": rows,
+                "caps": table.caps,
+                "owner": table.owner,
+                "weights_blocked": table.blocked,
             }))?
         );
         return Ok(ExitCode::SUCCESS);
@@ -63,7 +81,7 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
         "{:>4}  {:<48}  {:<28}  {:<9}  {:>7}  {:>8}  {:>6}  note",
         "uid", "hotkey", "proven GPUs", "last runs", "points", "weight", "u16"
     );
-    for row in &rows {
+    for row in rows {
         let gpus = row
             .spec
             .as_ref()
@@ -92,6 +110,32 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
             row.weight_u16,
             note
         );
+    }
+    if !table.caps.is_empty() {
+        println!();
+        println!(
+            "capped weights: {} of the weights to miners at most, by GPU model",
+            config.scoring.total_miner_emission
+        );
+        println!(
+            "{:<34}  {:>6}  {:>9}  {:>7}  {:>9}",
+            "model", "weight", "cap", "members", "share"
+        );
+        for cap in &table.caps {
+            println!(
+                "{:<34}  {:>6}  {:>9.6}  {:>7}  {:>9.6}",
+                cap.model, cap.weight, cap.cap, cap.members, cap.share
+            );
+        }
+    }
+    if let Some(owner) = &table.owner {
+        println!(
+            "subnet owner uid {} ({}) receives the remainder: {:.6}",
+            owner.uid, owner.hotkey, owner.share
+        );
+    }
+    if let Some(blocked) = &table.blocked {
+        println!("no weights can be set: {blocked}");
     }
     Ok(ExitCode::SUCCESS)
 }

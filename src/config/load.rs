@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::diagnostic::{Diagnostic, Severity};
 use super::validate::validate;
-use super::{Config, ScoringProfile, NOT_YET_USED};
+use super::{Config, MinerProfile, ScoringProfile};
 
 /// Environment variables read as configuration start with this prefix.
 pub const ENV_PREFIX: &str = "SN27_";
@@ -82,29 +82,7 @@ pub fn load(source: &ConfigSource) -> Result<Loaded, LoadError> {
         }
         diagnostics.push(layers.diagnostic(severity, &path, message));
     }
-    let defaults = Config::defaults_for(config.scoring.profile);
-    for (key, why) in NOT_YET_USED {
-        let path: Vec<String> = key.split('.').map(str::to_string).collect();
-        if value_at(&config, &path) != value_at(&defaults, &path) {
-            diagnostics.push(layers.diagnostic(
-                Severity::Warning,
-                &path,
-                format!(
-                    "set to a value other than its default, but not used by this build yet: {why}"
-                ),
-            ));
-        }
-    }
     finish(diagnostics, config, &layers)
-}
-
-/// The value of a dotted key path of `config` (a whole table for a section).
-fn value_at(config: &Config, path: &[String]) -> Option<toml::Value> {
-    let mut value = toml::Value::try_from(config).ok()?;
-    for key in path {
-        value = value.as_table_mut()?.remove(key)?;
-    }
-    Some(value)
 }
 
 /// Loads one section (e.g. `wallet`) for commands that need nothing else. A missing default
@@ -236,7 +214,12 @@ impl Layers {
             .user_layers()
             .extract_inner::<ScoringProfile>("scoring.profile")
             .unwrap_or_default();
-        Figment::from(Serialized::defaults(Config::defaults_for(profile))).merge(self.user_layers())
+        let miner = self
+            .user_layers()
+            .extract_inner::<MinerProfile>("miner.profile")
+            .unwrap_or_default();
+        Figment::from(Serialized::defaults(Config::defaults_for(profile, miner)))
+            .merge(self.user_layers())
     }
 
     /// Extracts the config, collecting every type error and unknown key on the way; offending

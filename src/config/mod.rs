@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use load::{load, load_section, resolve_source, ConfigSource, LoadError, Loaded, ENV_PREFIX};
-pub use scoring::{GpuModel, ScoringConfig, ScoringProfile};
+pub use scoring::{GpuModel, PassRequirement, ScoringConfig, ScoringProfile, WeightsRule};
 
 pub use crate::chain::Network;
 pub use crate::logging::LogFormat;
@@ -31,19 +31,6 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/sn27/sn27.toml";
 
 /// The documented example configuration, shipped as `sn27.toml.example`.
 pub const EXAMPLE: &str = include_str!("../../sn27.toml.example");
-
-/// Keys that `config check` accepts and documents but this build does not act on yet, with
-/// what is missing; setting one draws a warning, so that no setting silently does nothing.
-pub(crate) const NOT_YET_USED: &[(&str, &str)] = &[
-    (
-        "miner.whitelist_not_updated",
-        "the miner does not check callers' served versions yet",
-    ),
-    (
-        "miner.whitelist_updated_threshold",
-        "the miner does not check callers' served versions yet",
-    ),
-];
 
 /// What this node does on the subnet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +58,7 @@ pub struct Config {
     pub validator: ValidatorConfig,
     pub scoring: ScoringConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -85,6 +73,7 @@ impl Default for Config {
             validator: ValidatorConfig::default(),
             scoring: ScoringConfig::default(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -99,6 +88,11 @@ pub struct ChainConfig {
     /// The devnet database (`network = "devnet"`); default `<state_dir>/devnet.sqlite`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub devnet_path: Option<PathBuf>,
+    /// `sn27 run` registers an unregistered hotkey by itself (paying the burn from the
+    /// coldkey, whose password must then come from `password_env` or `password_file`).
+    pub auto_register: bool,
+    /// The most TAO `auto_register` may burn; a higher burn refuses to start instead.
+    pub max_burn: f64,
 }
 
 impl Default for ChainConfig {
@@ -107,6 +101,8 @@ impl Default for ChainConfig {
             network: Network::Finney,
             netuid: 27,
             devnet_path: None,
+            auto_register: false,
+            max_burn: 0.0,
         }
     }
 }
@@ -182,17 +178,58 @@ impl Default for AxonConfig {
             port: 8091,
             external_ip: None,
             external_port: None,
-            version: 183,
+            version: MinerProfile::default().version(),
         }
     }
 }
+
+/// Which release of SN27 validators a miner answers as: the profile chooses the defaults of
+/// the keys that differ (published axon version, user ports, who may call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum MinerProfile {
+    /// SN27 v2.2.1 (October 2025), the newest release whose validation is open.
+    #[default]
+    #[serde(rename = "sn27-v2.2.1")]
+    Sn27V221,
+    /// SN27 v1.8.3 (February 2025).
+    #[serde(rename = "sn27-v1.8.3")]
+    Sn27V183,
+}
+
+impl MinerProfile {
+    pub fn name(self) -> &'static str {
+        match self {
+            MinerProfile::Sn27V221 => "sn27-v2.2.1",
+            MinerProfile::Sn27V183 => "sn27-v1.8.3",
+        }
+    }
+
+    /// The release's version int (`100·major + 10·minor + patch`).
+    pub fn version(self) -> u32 {
+        match self {
+            MinerProfile::Sn27V221 => 221,
+            MinerProfile::Sn27V183 => 183,
+        }
+    }
+}
+
+/// The container ports user ports are published from (`sn27-v2.md` §3.1).
+pub const USER_PORTS_INSIDE: [u16; 4] = [27015, 27016, 27017, 27018];
 
 /// `[miner]`: the rented container's SSH port and who may call the miner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MinerConfig {
+    /// The SN27 release this miner answers as; chooses the defaults of the keys that differ.
+    pub profile: MinerProfile,
     /// Host port mapped to the rented container's SSH port 22.
     pub ssh_port: u16,
+    /// Host ports the container's ports 27015, 27016, … are published to, in that order (v2.2
+    /// renters' own services; validators check them). Empty: none.
+    pub user_ports: Vec<u16>,
+    /// The prometheus version a caller must have published once more than
+    /// `whitelist_updated_threshold` percent of the staked validators have (0: no check).
+    pub min_validator_version: u32,
     /// Accept registered validators whose stake is below `min_validator_stake`.
     pub whitelist_not_enough_stake: bool,
     /// Accept validators whose served version is below the current minimum.
@@ -243,12 +280,27 @@ impl Default for ContainerConfig {
 
 impl Default for MinerConfig {
     fn default() -> Self {
+        Self::for_profile(MinerProfile::default())
+    }
+}
+
+impl MinerConfig {
+    /// The defaults of a profile (`sn27-v2.md` §1.4, §3.1, §3.4 for v2.2.1).
+    pub fn for_profile(profile: MinerProfile) -> Self {
+        let v2 = profile == MinerProfile::Sn27V221;
         MinerConfig {
+            profile,
             ssh_port: 4444,
+            user_ports: if v2 {
+                USER_PORTS_INSIDE.to_vec()
+            } else {
+                Vec::new()
+            },
+            min_validator_version: if v2 { 221 } else { 0 },
             whitelist_not_enough_stake: false,
             whitelist_not_updated: false,
-            whitelist_updated_threshold: 60,
-            min_validator_stake: 1024.0,
+            whitelist_updated_threshold: if v2 { 20 } else { 60 },
+            min_validator_stake: if v2 { 10_000.0 } else { 1024.0 },
             hotkey_whitelist: Vec::new(),
             hotkey_blacklist: Vec::new(),
             coldkey_whitelist: Vec::new(),
@@ -282,10 +334,12 @@ pub struct ValidatorConfig {
     pub pog: PogConfig,
 }
 
-impl Default for ValidatorConfig {
-    fn default() -> Self {
-        ValidatorConfig {
-            version: 183,
+impl ValidatorConfig {
+    /// The defaults that go with a scoring profile: the release's version, its miner version
+    /// gate, IP rule and Proof-of-GPU cadence.
+    pub fn for_profile(profile: ScoringProfile) -> Self {
+        let base = ValidatorConfig {
+            version: 221,
             min_miner_version: 0,
             whitelist_updated_threshold: 60,
             one_uid_per_ip: true,
@@ -293,7 +347,34 @@ impl Default for ValidatorConfig {
             coldkey_blacklist: Vec::new(),
             weights_interval_blocks: 100,
             pog: PogConfig::default(),
+        };
+        match profile {
+            ScoringProfile::Default => base,
+            ScoringProfile::Sn27V183 => ValidatorConfig {
+                version: 183,
+                ..base
+            },
+            ScoringProfile::Sn27V221 => ValidatorConfig {
+                min_miner_version: 221,
+                whitelist_updated_threshold: 20,
+                one_uid_per_ip: false,
+                pog: PogConfig {
+                    base_image: "pytorch/pytorch:2.8.0-cuda12.8-cudnn9-runtime".into(),
+                    check_availability: false,
+                    interval_blocks: 720,
+                    max_random_delay_secs: 600,
+                    retry_limit: 20,
+                    ..PogConfig::default()
+                },
+                ..base
+            },
         }
+    }
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        Self::for_profile(ScoringProfile::Default)
     }
 }
 
@@ -340,6 +421,16 @@ impl Default for PogConfig {
             cpu_test_mode: false,
         }
     }
+}
+
+/// `[metrics]`: the Prometheus and status endpoint of a running service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address `/metrics` and `/status` are served on; unset, they are off. Not
+    /// authenticated: keep it on loopback or a private network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `[log]`
@@ -405,9 +496,15 @@ impl Config {
     }
 
     /// The defaults that apply to a file choosing `profile`.
-    pub fn defaults_for(profile: ScoringProfile) -> Self {
+    pub fn defaults_for(profile: ScoringProfile, miner: MinerProfile) -> Self {
         Config {
             scoring: ScoringConfig::for_profile(profile),
+            axon: AxonConfig {
+                version: miner.version(),
+                ..AxonConfig::default()
+            },
+            miner: MinerConfig::for_profile(miner),
+            validator: ValidatorConfig::for_profile(profile),
             ..Config::default()
         }
     }
@@ -491,6 +588,7 @@ mod tests {
         full.axon.external_ip = Some("203.0.113.10".parse().unwrap());
         full.axon.external_port = Some(1);
         full.chain.devnet_path = Some("/x".into());
+        full.metrics.listen = Some("127.0.0.1:9127".parse().unwrap());
         let mut expected = BTreeSet::new();
         leaf_keys(&toml::Value::try_from(&full).unwrap(), "", &mut expected);
 
@@ -502,6 +600,7 @@ mod tests {
         // The commented-out values are the defaults they claim to be.
         let shown: Config = uncommented.try_into().unwrap();
         assert_eq!(shown.scoring, ScoringConfig::default());
+        assert_eq!(shown.validator, ValidatorConfig::default());
     }
 
     #[test]

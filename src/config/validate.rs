@@ -41,6 +41,17 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
         _ => {}
     }
 
+    if !(c.chain.max_burn.is_finite() && c.chain.max_burn >= 0.0) {
+        out.error(
+            &["chain", "max_burn"],
+            "must be a non-negative amount of TAO",
+        );
+    } else if c.chain.auto_register && c.chain.max_burn <= 0.0 {
+        out.error(
+            &["chain", "max_burn"],
+            "auto_register is on: set the most TAO a registration may burn",
+        );
+    }
     if let Err(e) = Wallet::new(c.wallet.root(), &c.wallet.name, &c.wallet.hotkey) {
         let field = if c.wallet.name.is_empty() || c.wallet.name.contains('/') {
             "name"
@@ -94,6 +105,34 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
             &["miner", "ssh_port"],
             &format!("conflicts with axon.port ({})", c.axon.port),
         );
+    }
+    let inside = super::USER_PORTS_INSIDE;
+    if c.miner.user_ports.len() > inside.len() {
+        out.error(
+            &["miner", "user_ports"],
+            &format!(
+                "at most {} ports (the container's {:?}); {} given",
+                inside.len(),
+                inside,
+                c.miner.user_ports.len()
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, &p) in c.miner.user_ports.iter().enumerate() {
+        let key = ["miner".to_string(), "user_ports".to_string(), i.to_string()];
+        let key: Vec<&str> = key.iter().map(String::as_str).collect();
+        port(&mut out, &key, p);
+        if p == 0 {
+            continue;
+        }
+        if !seen.insert(p) {
+            out.error(&key, &format!("port {p} is listed twice"));
+        } else if p == c.miner.ssh_port {
+            out.error(&key, &format!("port {p} is already miner.ssh_port"));
+        } else if p == c.axon.port {
+            out.error(&key, &format!("port {p} is already axon.port"));
+        }
     }
     percentage(
         &mut out,
@@ -217,8 +256,23 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
 
 fn scoring(out: &mut Findings, config: &Config) {
     let s = &config.scoring;
-    if s.profile == ScoringProfile::Sn27V183 {
+    if s.profile != ScoringProfile::Default {
         profile_departures(out, s);
+    }
+    if !(s.merkle_buffer.is_finite() && s.merkle_buffer > 0.0 && s.merkle_buffer <= 0.5) {
+        out.error(
+            &["scoring", "merkle_buffer"],
+            &format!(
+                "must be above 0 and at most 0.5 (two matrices of this share of the memory), found {}",
+                s.merkle_buffer
+            ),
+        );
+    }
+    if !(s.total_miner_emission.is_finite() && (0.0..=1.0).contains(&s.total_miner_emission)) {
+        out.error(
+            &["scoring", "total_miner_emission"],
+            &format!("is a share from 0 to 1, found {}", s.total_miner_emission),
+        );
     }
     positive(out, &["scoring", "max_gpus"], s.max_gpus.into());
     positive(out, &["scoring", "history"], s.history.into());
@@ -267,11 +321,10 @@ fn scoring(out: &mut Findings, config: &Config) {
                 );
             }
         }
-        if !(model.score.is_finite() && model.score >= 0.0) {
-            out.error_at(
-                key("score"),
-                &format!("must be 0 or more, found {}", model.score),
-            );
+        for (field, value) in [("score", model.score), ("weight", model.weight)] {
+            if !(value.is_finite() && value >= 0.0) {
+                out.error_at(key(field), &format!("must be 0 or more, found {value}"));
+            }
         }
     }
     // The profile's own pairs may name models an operator's table left out: they then simply
@@ -299,12 +352,14 @@ fn scoring(out: &mut Findings, config: &Config) {
     }
 }
 
-/// Warns about each setting that departs from the `sn27-v1.8.3` profile: the point of that
-/// profile is to compute what v1.8.3 validators compute, which a changed value defeats.
+/// Warns about each setting that departs from a compatibility profile: the point of such a
+/// profile is to compute what that release's validators compute, which a changed value
+/// defeats.
 fn profile_departures(out: &mut Findings, s: &ScoringConfig) {
-    let profile = ScoringConfig::for_profile(ScoringProfile::Sn27V183);
-    let note = "departs from the sn27-v1.8.3 profile, so scores no longer reproduce v1.8.3 \
-                validators";
+    let profile = ScoringConfig::for_profile(s.profile);
+    let name = s.profile.name();
+    let note =
+        format!("departs from the {name} profile, so scores no longer reproduce its validators");
     let numbers = [
         (
             "max_gpus",
@@ -318,6 +373,13 @@ fn profile_departures(out: &mut Findings, s: &ScoringConfig) {
             profile.allocation_multiplier,
         ),
         ("cap", s.cap, profile.cap),
+        ("history", f64::from(s.history), f64::from(profile.history)),
+        ("merkle_buffer", s.merkle_buffer, profile.merkle_buffer),
+        (
+            "total_miner_emission",
+            s.total_miner_emission,
+            profile.total_miner_emission,
+        ),
     ];
     for (field, value, expected) in numbers {
         if value != expected {
@@ -332,6 +394,20 @@ fn profile_departures(out: &mut Findings, s: &ScoringConfig) {
     }
     if s.tolerance_pairs != profile.tolerance_pairs {
         out.warn(&["scoring", "tolerance_pairs"], &format!("the list {note}"));
+    }
+    let switches = [
+        (
+            "require_reported_name",
+            s.require_reported_name != profile.require_reported_name,
+        ),
+        ("pass_rule", s.pass_rule != profile.pass_rule),
+        ("health_check", s.health_check != profile.health_check),
+        ("weights", s.weights != profile.weights),
+    ];
+    for (field, departs) in switches {
+        if departs {
+            out.warn(&["scoring", field], &format!("this setting {note}"));
+        }
     }
 }
 
@@ -450,6 +526,7 @@ mod tests {
     fn conflicts_and_inconsistencies_are_errors() {
         let mut c = valid();
         c.miner.ssh_port = c.axon.port;
+        c.miner.user_ports = vec![27015, 27015, c.axon.port, 27020, 27021];
         c.wallet.password_env = Some("PW".into());
         c.wallet.password_file = Some("/pw".into());
         c.scoring
@@ -459,6 +536,9 @@ mod tests {
         let errors = keys(&c, Severity::Error);
         for expected in [
             "miner.ssh_port",
+            "miner.user_ports",
+            "miner.user_ports.1",
+            "miner.user_ports.2",
             "wallet.password_file",
             "scoring.gpu.17.name",
         ] {
@@ -494,6 +574,25 @@ mod tests {
             keys(&c, Severity::Warning),
             ["scoring.full_score", "scoring.gpu"]
         );
+        c.scoring = ScoringConfig::for_profile(ScoringProfile::Sn27V221);
+        assert!(validate(&c).is_empty(), "{:?}", validate(&c));
+        c.scoring.health_check = false;
+        c.scoring.history = 4;
+        assert_eq!(
+            keys(&c, Severity::Warning),
+            ["scoring.history", "scoring.health_check"]
+        );
+        c.scoring.total_miner_emission = 1.5;
+        c.scoring.merkle_buffer = 0.0;
+        c.scoring.gpu[0].weight = -1.0;
+        let errors = keys(&c, Severity::Error);
+        for expected in [
+            "scoring.merkle_buffer",
+            "scoring.total_miner_emission",
+            "scoring.gpu.0.weight",
+        ] {
+            assert!(errors.contains(&expected.to_string()), "{errors:?}");
+        }
     }
 
     #[test]

@@ -149,6 +149,20 @@ pub fn measure(index: usize, merkle_buffer: f64) -> Result<DeviceBench, BenchErr
     })
 }
 
+/// A quick proof that CUDA and cuBLAS work on GPU `index`: a seeded 256×256 product,
+/// checked against the value computed on the host (`sn27 check`).
+pub fn smoke(index: usize) -> Result<(), BenchError> {
+    let fail = |what: &'static str, e: &dyn std::fmt::Display| BenchError::Cuda {
+        index,
+        what,
+        reason: e.to_string(),
+    };
+    let context = CudaContext::new(index).map_err(|e| fail("opening the device", &e))?;
+    let stream = context.default_stream();
+    let blas = CudaBlas::new(stream.clone()).map_err(|e| fail("starting cuBLAS", &e))?;
+    compute(index, &stream, &blas, 256).map(|_| ())
+}
+
 /// The reference's estimate: fp16 buffers of 2^20, 2^21, … elements, each kept while the
 /// next is tried, until one fails; `V = 2 · E_last / 1e9`.
 fn estimate_vram(stream: &Arc<CudaStream>) -> f64 {

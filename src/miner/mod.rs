@@ -45,8 +45,14 @@ use request::{AllocationRequest, Intent};
 
 pub use reconcile::Reconciliation;
 
-/// The `version` field of issued credentials (SN27 v1.8.3's version int).
-pub const CREDENTIALS_VERSION: u32 = 183;
+/// What a new allocation hands its caller.
+struct Issued {
+    /// The sealed credentials.
+    info: String,
+    /// `SHA256:…` of the container's SSH host key.
+    host_key: String,
+}
+
 /// How long a new or revived container's sshd may take to answer.
 const SSH_READY: Duration = Duration::from_secs(15);
 /// Length of generated root passwords (the reference uses 10).
@@ -94,8 +100,9 @@ pub enum Answer {
     Owned(bool),
     /// Branch C: the lifecycle action was carried out.
     ActionDone,
-    /// Branch D: allocated; `info` is the sealed credentials.
-    Allocated { info: String },
+    /// Branch D: allocated; `info` is the sealed credentials, `host_key` the fingerprint of
+    /// the container's SSH host key (also sealed in `info` when it fits).
+    Allocated { info: String, host_key: String },
     /// Branch E: released.
     Released,
 }
@@ -108,6 +115,11 @@ pub struct EngineSettings {
     pub policy: ContainerConfig,
     /// Host port published for each container's sshd.
     pub ssh_port: u16,
+    /// `(container port, host port)` of the renter's own services, announced in the
+    /// credentials as `external_user_ports`.
+    pub user_ports: Vec<(u16, u16)>,
+    /// The `version` field of issued credentials (the SN27 release's version int).
+    pub version: u32,
     /// This miner's hotkey (ss58), labelled on its containers.
     pub miner: String,
     /// Abort the process right after journaling this stage (`kill -9` semantics), for the
@@ -225,11 +237,11 @@ impl Allocations {
                         id: live.id.clone(),
                     });
                 }
-                let (entry, info) = self.allocate(*request, caller).await?;
+                let (entry, Issued { info, host_key }) = self.allocate(*request, caller).await?;
                 tracing::info!(%caller, id = %entry.id, kind = entry.kind.label(),
                     container = %entry.container_name, lease_end = entry.lease_end, "allocated");
                 entries.push(entry);
-                Ok(Answer::Allocated { info })
+                Ok(Answer::Allocated { info, host_key })
             }
             Intent::Release { key } => {
                 let mut entries = self.entries.lock().await;
@@ -242,6 +254,43 @@ impl Allocations {
                 tracing::info!(%caller, id = %entry.id, "released");
                 Ok(Answer::Released)
             }
+        }
+    }
+
+    /// Live allocations by kind (`rental`, `test`), for the metrics.
+    pub async fn live_by_kind(&self) -> Vec<(&'static str, usize)> {
+        let entries = self.entries.lock().await;
+        [Kind::Rental, Kind::Test]
+            .into_iter()
+            .map(|kind| {
+                (
+                    kind.label(),
+                    entries.iter().filter(|e| e.kind == kind).count(),
+                )
+            })
+            .collect()
+    }
+
+    /// The live allocations as `sn27 status` shows them (no secrets), or `busy` while an
+    /// allocation is being made.
+    pub fn live_summary(&self) -> serde_json::Value {
+        match self.entries.try_lock() {
+            Ok(entries) => serde_json::Value::Array(
+                entries
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "id": e.id,
+                            "kind": e.kind.label(),
+                            "caller": e.caller_hotkey,
+                            "container": e.container_name,
+                            "lease_end": e.lease_end,
+                            "paused": e.paused,
+                        })
+                    })
+                    .collect(),
+            ),
+            Err(_) => serde_json::Value::String("busy: an allocation is being made".into()),
         }
     }
 
@@ -302,7 +351,7 @@ impl Allocations {
         &self,
         request: AllocationRequest,
         caller: &str,
-    ) -> Result<(Entry, String), AllocationError> {
+    ) -> Result<(Entry, Issued), AllocationError> {
         let (cpuset, memory_bytes) = self.plan(&request)?;
         let kind = if request.testing() {
             Kind::Test
@@ -344,7 +393,7 @@ impl Allocations {
         self.save(&entry).await?;
         self.crash_point(Stage::Requested);
         match self.bring_up(&mut entry, &request).await {
-            Ok(info) => Ok((entry, info)),
+            Ok(issued) => Ok((entry, issued)),
             Err(error) => {
                 if let Some(id) = &entry.container_id {
                     if let Err(e) = self.docker.remove(id).await {
@@ -359,12 +408,12 @@ impl Allocations {
         }
     }
 
-    /// Creates the container and issues the credentials; returns the sealed `info`.
+    /// Creates the container and issues the credentials.
     async fn bring_up(
         &self,
         entry: &mut Entry,
         request: &AllocationRequest,
-    ) -> Result<String, AllocationError> {
+    ) -> Result<Issued, AllocationError> {
         let id = self
             .docker
             .create_and_start(&self.settings.image, &self.spec(entry))
@@ -384,8 +433,9 @@ impl Allocations {
             username: "root".into(),
             password: entry.password.clone(),
             port: entry.ssh_port,
-            version: CREDENTIALS_VERSION,
-            host_key_fingerprint: Some(fingerprint),
+            external_user_ports: self.settings.user_ports.iter().copied().collect(),
+            version: self.settings.version,
+            host_key_fingerprint: Some(fingerprint.clone()),
         };
         let info = request.caller_key.seal(&credentials)?;
         entry.stage = Stage::CredentialsIssued;
@@ -397,7 +447,10 @@ impl Allocations {
         entry.stage = Stage::Active;
         self.save(entry).await?;
         self.crash_point(Stage::Active);
-        Ok(info)
+        Ok(Issued {
+            info,
+            host_key: fingerprint,
+        })
     }
 
     fn spec(&self, entry: &Entry) -> ContainerSpec {
@@ -410,6 +463,7 @@ impl Allocations {
             ]
             .into(),
             ssh_port: entry.ssh_port,
+            user_ports: self.settings.user_ports.clone(),
             cpuset: entry.cpuset.clone(),
             memory_bytes: entry.memory_bytes,
             shm_bytes: entry.memory_bytes / 2,

@@ -3,7 +3,11 @@
 //! Every caller is checked, in this order: hotkey blacklist; registration on the subnet;
 //! coldkey blacklist; the hotkey and coldkey whitelists (a non-empty list admits only its
 //! members); then stake: a caller needs a validator permit or at least `min_validator_stake`,
-//! unless `whitelist_not_enough_stake` is set or its hotkey is explicitly whitelisted.
+//! unless `whitelist_not_enough_stake` is set or its hotkey is explicitly whitelisted; then
+//! the version gate of `sn27-v2.md` §1.4: once more than `whitelist_updated_threshold`
+//! percent of the validators holding `min_validator_stake` have published a prometheus
+//! version of at least `min_validator_version`, only those validators are admitted (unless
+//! `whitelist_not_updated` is set or the hotkey is explicitly whitelisted).
 //! Priority is the caller's stake plus a per-synapse offset (Allocate 3, Challenge 2, Specs 1).
 
 use std::collections::HashSet;
@@ -12,13 +16,18 @@ use std::sync::{Arc, RwLock};
 use crate::axon::{AccessPolicy, Admission};
 use crate::config::MinerConfig;
 use crate::keys::{KeyError, PublicKey};
-use crate::metagraph::SharedMetagraph;
+use crate::metagraph::{Neuron, SharedMetagraph};
 
 /// The miner's policy, built from `[miner]` and a live metagraph.
 pub struct MinerAccessPolicy {
     metagraph: Arc<SharedMetagraph>,
     min_stake: f64,
     allow_low_stake: bool,
+    /// Minimum prometheus version of callers once the gate applies (0: no gate).
+    min_version: u32,
+    /// Percent of staked validators that must be updated for the gate to apply.
+    updated_threshold: u8,
+    allow_outdated: bool,
     hotkey_whitelist: HashSet<PublicKey>,
     hotkey_blacklist: HashSet<PublicKey>,
     coldkey_whitelist: HashSet<PublicKey>,
@@ -34,6 +43,9 @@ impl MinerAccessPolicy {
             metagraph,
             min_stake: config.min_validator_stake,
             allow_low_stake: config.whitelist_not_enough_stake,
+            min_version: config.min_validator_version,
+            updated_threshold: config.whitelist_updated_threshold,
+            allow_outdated: config.whitelist_not_updated,
             hotkey_whitelist: parse(&config.hotkey_whitelist)?,
             hotkey_blacklist: parse(&config.hotkey_blacklist)?,
             coldkey_whitelist: parse(&config.coldkey_whitelist)?,
@@ -84,6 +96,24 @@ impl AccessPolicy for MinerAccessPolicy {
                 neuron.stake, self.min_stake
             ));
         }
+        if self.min_version > 0 && !self.allow_outdated && !whitelisted {
+            let updated =
+                |n: &Neuron| n.stake >= self.min_stake && n.prometheus_version >= self.min_version;
+            let staked = snapshot
+                .neurons()
+                .filter(|n| n.stake >= self.min_stake)
+                .count();
+            let current = snapshot.neurons().filter(|n| updated(n)).count();
+            // The reference's rule: the gate applies when more than the threshold are updated.
+            let gate = staked > 0 && current * 100 > staked * usize::from(self.updated_threshold);
+            if gate && !updated(neuron) {
+                return Err(format!(
+                    "hotkey {caller} is not an updated validator: prometheus version {} (minimum \
+                     {}, which {current} of {staked} staked validators serve)",
+                    neuron.prometheus_version, self.min_version
+                ));
+            }
+        }
         Ok(Admission {
             priority: neuron.stake + priority_offset(synapse),
             neuron: Some(neuron.clone()),
@@ -128,6 +158,7 @@ mod tests {
             coldkey: key(),
             stake,
             validator_permit: permit,
+            prometheus_version: 0,
         }
     }
 
@@ -138,12 +169,15 @@ mod tests {
 
     #[test]
     fn registered_staked_callers_are_admitted_with_priority() {
-        let rich = neuron(1, 5000.0, false);
+        let rich = neuron(1, 20_000.0, false);
         let p = policy(MinerConfig::default(), std::slice::from_ref(&rich));
         let admission = p.admit(&rich.hotkey, "Allocate").unwrap();
-        assert_eq!(admission.priority, 5003.0);
-        assert_eq!(p.admit(&rich.hotkey, "Challenge").unwrap().priority, 5002.0);
-        assert_eq!(p.admit(&rich.hotkey, "Synapse").unwrap().priority, 5000.0);
+        assert_eq!(admission.priority, 20_003.0);
+        assert_eq!(
+            p.admit(&rich.hotkey, "Challenge").unwrap().priority,
+            20_002.0
+        );
+        assert_eq!(p.admit(&rich.hotkey, "Synapse").unwrap().priority, 20_000.0);
     }
 
     #[test]
@@ -215,5 +249,72 @@ mod tests {
         let p = policy(config, &[listed.clone(), other.clone()]);
         assert!(p.admit(&listed.hotkey, "Allocate").is_ok());
         assert!(p.admit(&other.hotkey, "Allocate").is_err());
+    }
+    /// `sn27-v2.md` §1.4: with more than 20 % of the staked validators on version 221, the
+    /// others are refused; at 20 % or less, nobody is; the bypasses admit them.
+    #[test]
+    fn outdated_validators_are_refused_once_enough_are_updated() {
+        let validator = |uid, version| Neuron {
+            prometheus_version: version,
+            ..neuron(uid, 20_000.0, true)
+        };
+        let current = validator(1, 221);
+        let newer = validator(2, 240);
+        let old = validator(3, 183);
+        let never = validator(4, 0);
+        let poor_updated = Neuron {
+            prometheus_version: 221,
+            ..neuron(5, 10.0, false)
+        };
+        let crowd: Vec<Neuron> = (6..14).map(|uid| validator(uid, 0)).collect();
+
+        // 2 of 4 staked validators updated (50 % > 20 %): the gate applies.
+        let all = [
+            current.clone(),
+            newer.clone(),
+            old.clone(),
+            never.clone(),
+            poor_updated.clone(),
+        ];
+        let p = policy(MinerConfig::default(), &all);
+        assert!(p.admit(&current.hotkey, "Allocate").is_ok());
+        assert!(p.admit(&newer.hotkey, "Allocate").is_ok());
+        let refused = p.admit(&old.hotkey, "Allocate").unwrap_err();
+        assert!(
+            refused.contains("not an updated validator")
+                && refused.contains("version 183")
+                && refused.contains("2 of 4"),
+            "{refused}"
+        );
+        assert!(p.admit(&never.hotkey, "Allocate").is_err());
+        // Below the stake threshold: refused for stake first.
+        assert!(p
+            .admit(&poor_updated.hotkey, "Allocate")
+            .unwrap_err()
+            .contains("below the minimum"));
+
+        // 2 of 12 (16.7 % ≤ 20 %): no gate yet.
+        let mut many = all.to_vec();
+        many.extend(crowd);
+        let p = policy(MinerConfig::default(), &many);
+        assert!(p.admit(&old.hotkey, "Allocate").is_ok());
+
+        // The bypasses.
+        for config in [
+            MinerConfig {
+                whitelist_not_updated: true,
+                ..MinerConfig::default()
+            },
+            MinerConfig {
+                min_validator_version: 0,
+                ..MinerConfig::default()
+            },
+            MinerConfig {
+                hotkey_whitelist: vec![old.hotkey.to_ss58(), current.hotkey.to_ss58()],
+                ..MinerConfig::default()
+            },
+        ] {
+            assert!(policy(config, &all).admit(&old.hotkey, "Allocate").is_ok());
+        }
     }
 }

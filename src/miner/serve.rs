@@ -7,7 +7,7 @@
 //! one of them stops (exit non-zero, so systemd restarts the miner). Containers outlive the
 //! process: a restart reconciles them instead of killing rentals.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,10 +21,12 @@ use crate::backoff::Backoff;
 use crate::chain::{self, publish_axon, AxonInfo, Chain, ServeOutcome};
 use crate::config::{AxonConfig, Config, ConfigSource};
 use crate::docker::ContainerEngine;
+use crate::instrument::{refresh_gpus, Instruments, MeteredChain};
 use crate::keys::Keypair;
 use crate::metagraph::SharedMetagraph;
 use crate::protocol::{Allocate, AllocateOutput, Challenge, Synapse};
 use crate::report::Report;
+use crate::service::metrics::Metrics;
 use crate::service::{Shutdown, Supervisor, TaskResult};
 
 /// How often the metagraph behind the access checks is read again.
@@ -58,7 +60,7 @@ const RELOADABLE: &[&str] = &[
 pub fn axon_to_publish(axon: &AxonConfig) -> anyhow::Result<AxonInfo> {
     let ip = match axon.external_ip {
         Some(ip) => ip,
-        None => outgoing_ip().context(
+        None => chain::outgoing_ip().context(
             "[axon] external_ip is not set and the outgoing interface's address could not be \
              found; set external_ip to the address validators reach this machine at",
         )?,
@@ -70,36 +72,20 @@ pub fn axon_to_publish(axon: &AxonConfig) -> anyhow::Result<AxonInfo> {
     ))
 }
 
-/// The local address the kernel would send internet traffic from (no packet is sent: a UDP
-/// socket is only connected, which picks the route).
-pub fn outgoing_ip() -> std::io::Result<IpAddr> {
-    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0))?;
-    socket.connect(("1.1.1.1", 53))?;
-    let ip = socket.local_addr()?.ip();
-    if ip.is_unspecified() || ip.is_loopback() {
-        return Err(std::io::Error::other(format!(
-            "the route to the internet leaves from {ip}"
-        )));
-    }
-    Ok(ip)
-}
-
 /// Runs the miner until a stop signal.
 pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow::Result<()> {
     let netuid = config.chain.netuid;
-    let chain = chain::connect_retrying(&config.chain.network, &config.devnet_path()).await?;
-    let metagraph = chain.metagraph(netuid).await?;
-    if !metagraph
-        .neurons
-        .iter()
-        .any(|n| n.hotkey == hotkey.public())
-    {
-        anyhow::bail!(
-            "hotkey {} is not registered on netuid {netuid}; register it first with \
-             `sn27 register` (it burns the registration cost from the wallet's coldkey)",
-            hotkey.public()
-        );
+    let metrics = Metrics::new("miner", env!("CARGO_PKG_VERSION"));
+    let instruments = Instruments::new(metrics.clone());
+    let chain = MeteredChain::wrap(
+        chain::connect_retrying(&config.chain.network, &config.devnet_path()).await?,
+        metrics.clone(),
+    );
+    crate::registration::ensure_registered(chain.as_ref(), &config, &hotkey).await?;
+    if let Some(refusal) = crate::doctor::refuse_to_start(&config).await {
+        anyhow::bail!("{refusal}");
     }
+    let metagraph = chain.metagraph(netuid).await?;
     let axon_info = axon_to_publish(&config.axon)?;
 
     let docker = ContainerEngine::connect().await?;
@@ -116,6 +102,11 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
             image,
             policy: config.miner.container.clone(),
             ssh_port: config.miner.ssh_port,
+            user_ports: crate::config::USER_PORTS_INSIDE
+                .into_iter()
+                .zip(config.miner.user_ports.iter().copied())
+                .collect(),
+            version: config.axon.version,
             miner: hotkey.ss58(),
             crash_at: options.crash_at,
         },
@@ -137,13 +128,19 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
         shared.clone(),
     )?));
     let engine = allocations.clone();
+    let counted = instruments.clone();
     let axon = Axon::new(hotkey.public(), policy.clone(), Limits::default())
+        .observe(instruments.clone())
         .attach(move |mut synapse: Synapse<Allocate>, caller: Caller| {
-            let engine = engine.clone();
+            let (engine, instruments) = (engine.clone(), counted.clone());
             async move {
                 let caller = caller.hotkey.to_ss58();
                 let result = engine.answer(&synapse.fields, &caller).await;
-                synapse.fields.output = output(result, engine.ssh_port(), &caller).to_json();
+                let answer = output(result, engine.ssh_port(), &caller, &instruments);
+                synapse.fields.output = answer.to_json();
+                for (kind, count) in engine.live_by_kind().await {
+                    instruments.metrics.set_allocations(kind, count);
+                }
                 synapse
             }
         })
@@ -220,6 +217,34 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
         "lease expiry",
         allocations.clone().run_expiry(shutdown.clone(), heartbeat),
     );
+    if let Some(listen) = config.metrics.listen {
+        let engine = allocations.clone();
+        let started = std::time::Instant::now();
+        let (me, axon_address) = (hotkey.ss58(), axon_info.to_string());
+        let status: crate::service::metrics::StatusFn = Arc::new(move || {
+            let live = engine.live_summary();
+            serde_json::json!({
+                "role": "miner",
+                "hotkey": me,
+                "netuid": netuid,
+                "axon": axon_address,
+                "uptime_secs": started.elapsed().as_secs(),
+                "allocations": live,
+            })
+        });
+        supervisor.spawn(
+            "metrics",
+            crate::service::metrics::serve(
+                crate::service::metrics::bind(listen)
+                    .await
+                    .map_err(anyhow::Error::msg)?,
+                metrics.clone(),
+                status,
+                Arc::new(refresh_gpus),
+                shutdown.clone(),
+            ),
+        );
+    }
     supervisor.spawn(
         "metagraph resync",
         resync_metagraph(chain.clone(), netuid, shared, shutdown),
@@ -234,29 +259,38 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
 }
 
 /// The `output` of an `Allocate` answer: `status` (and `info`) from the engine, `port` always
-/// (`sn27-protocol.md` §3.1). A refusal is logged here with its reason; the caller only learns
-/// `status: false`.
-pub fn output(result: Result<Answer, AllocationError>, port: u16, caller: &str) -> AllocateOutput {
+/// (`sn27-protocol.md` §3.1). A refusal is counted and reported here with its reason (at most
+/// once a minute per caller and reason); the caller only learns `status: false`.
+pub fn output(
+    result: Result<Answer, AllocationError>,
+    port: u16,
+    caller: &str,
+    instruments: &Instruments,
+) -> AllocateOutput {
     let mut output = match result {
         Ok(Answer::Available(free)) => AllocateOutput::status(free),
         Ok(Answer::Owned(owned)) => AllocateOutput::status(owned),
         Ok(Answer::ActionDone | Answer::Released) => AllocateOutput::status(true),
-        Ok(Answer::Allocated { info }) => AllocateOutput {
+        Ok(Answer::Allocated { info, host_key }) => AllocateOutput {
             info: Some(info),
+            host_key_fingerprint: Some(host_key),
             ..AllocateOutput::status(true)
         },
         Err(error) => {
-            match &error {
-                AllocationError::RateLimited => {
-                    tracing::debug!(%caller, "Allocate refused: rate limit")
+            let reason = match &error {
+                AllocationError::RateLimited => Some("allocate: rate limit"),
+                AllocationError::Invalid(_) => Some("allocate: invalid request"),
+                AllocationError::Busy { .. } => Some("allocate: busy"),
+                AllocationError::NotOwner => Some("allocate: not the owner"),
+                AllocationError::Resources(_) => Some("allocate: resources"),
+                _ => None,
+            };
+            match reason {
+                Some(reason) => instruments.refused(caller, reason, &error.to_string()),
+                None => {
+                    instruments.metrics.refusal("allocate: failed");
+                    tracing::warn!(%caller, error = %Report(&error), "Allocate failed")
                 }
-                AllocationError::Invalid(_)
-                | AllocationError::Busy { .. }
-                | AllocationError::NotOwner
-                | AllocationError::Resources(_) => {
-                    tracing::info!(%caller, reason = %error, "Allocate refused")
-                }
-                _ => tracing::warn!(%caller, error = %Report(&error), "Allocate failed"),
             }
             AllocateOutput::status(false)
         }

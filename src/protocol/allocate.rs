@@ -508,6 +508,10 @@ pub struct AllocateOutput {
     /// The miner's SSH host port.
     pub port: Option<u16>,
     pub message: Option<String>,
+    /// `SHA256:…` of the rented container's SSH host key, in the clear next to `info` (an
+    /// addition peers ignore): credentials with four user ports leave no room for it in the
+    /// one RSA block `info` is.
+    pub host_key_fingerprint: Option<String>,
 }
 
 impl AllocateOutput {
@@ -538,6 +542,12 @@ impl AllocateOutput {
         if let Some(port) = self.port {
             map.insert("port".into(), json!(port));
         }
+        if let Some(fingerprint) = &self.host_key_fingerprint {
+            map.insert(
+                "host_key_fingerprint".into(),
+                Value::String(fingerprint.clone()),
+            );
+        }
         map
     }
 
@@ -556,6 +566,10 @@ impl AllocateOutput {
                 .and_then(|p| u16::try_from(p).ok()),
             message: output
                 .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            host_key_fingerprint: output
+                .get("host_key_fingerprint")
                 .and_then(Value::as_str)
                 .map(str::to_string),
         }
@@ -797,11 +811,17 @@ mod tests {
             info: Some("abc".into()),
             port: Some(4444),
             message: None,
+            host_key_fingerprint: None,
         };
         assert_eq!(AllocateOutput::from_json(&answer.to_json()), answer);
         assert_eq!(
             Value::Object(answer.to_json()),
             json!({"status": true, "info": "abc", "port": 4444})
         );
+        let pinned = AllocateOutput {
+            host_key_fingerprint: Some("SHA256:abc".into()),
+            ..answer
+        };
+        assert_eq!(AllocateOutput::from_json(&pinned.to_json()), pinned);
     }
 }

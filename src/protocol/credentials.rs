@@ -5,6 +5,7 @@
 //! (SHA-256, MGF1-SHA-256, empty label) to the caller's RSA public key and sends it base64 in
 //! `output.info`. A renting validator makes a fresh key pair per rental and decrypts the blob.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use base64::Engine as _;
@@ -40,6 +41,10 @@ pub struct Credentials {
     pub username: String,
     pub password: String,
     pub port: u16,
+    /// Container port → host port of the renter's own services (v2.2: 27015–27018), sent as
+    /// `external_user_ports` with string keys, as Python's `json.dumps` writes int keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_user_ports: BTreeMap<u16, u16>,
     pub version: u32,
     /// `SHA256:…` of the container's SSH host key, for validators that pin it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,12 +56,23 @@ impl Credentials {
     /// `": "` separators, ASCII).
     fn to_python_json(&self) -> String {
         let mut out = format!(
-            "{{\"username\": {}, \"password\": {}, \"port\": {}, \"version\": {}",
+            "{{\"username\": {}, \"password\": {}, \"port\": {}",
             ascii_json(&self.username),
             ascii_json(&self.password),
             self.port,
-            self.version
         );
+        if !self.external_user_ports.is_empty() {
+            let ports: Vec<String> = self
+                .external_user_ports
+                .iter()
+                .map(|(inside, outside)| format!("\"{inside}\": {outside}"))
+                .collect();
+            out.push_str(&format!(
+                ", \"external_user_ports\": {{{}}}",
+                ports.join(", ")
+            ));
+        }
+        out.push_str(&format!(", \"version\": {}", self.version));
         if let Some(fingerprint) = &self.host_key_fingerprint {
             out.push_str(&format!(
                 ", \"host_key_fingerprint\": {}",
@@ -214,9 +230,39 @@ mod tests {
             username: "root".into(),
             password: "aB3dE5gH7jK9mN1p".into(),
             port: 4444,
+            external_user_ports: BTreeMap::new(),
             version: 183,
             host_key_fingerprint: fingerprint.map(str::to_owned),
         }
+    }
+
+    /// `sn27-v2.md` §2.5: string keys, int values, between `port` and `version`.
+    #[test]
+    fn user_ports_are_laid_out_as_the_v2_reference_writes_them() {
+        let mut c = credentials(None);
+        c.version = 221;
+        c.password = "X".repeat(10);
+        c.external_user_ports = [
+            (27015, 27015),
+            (27016, 27016),
+            (27017, 27017),
+            (27018, 27018),
+        ]
+        .into_iter()
+        .collect();
+        let text = c.to_python_json();
+        assert_eq!(
+            text,
+            r#"{"username": "root", "password": "XXXXXXXXXX", "port": 4444, "external_user_ports": {"27015": 27015, "27016": 27016, "27017": 27017, "27018": 27018}, "version": 221}"#
+        );
+        assert_eq!(
+            text.len(),
+            165,
+            "the reference's 166 less one digit of the port"
+        );
+        let rental = RentalKey::generate().unwrap();
+        let caller = CallerKey::from_pem(&rental.public_pem()).unwrap();
+        assert_eq!(rental.open(&caller.seal(&c).unwrap()).unwrap(), c);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! stops the process with an error (systemd restarts it) instead of leaving it running without
 //! serving; [`notify`] speaks systemd's `sd_notify` protocol (readiness, status, watchdog).
 
+pub mod metrics;
 pub mod notify;
 mod shutdown;
 mod supervisor;

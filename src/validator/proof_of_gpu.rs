@@ -143,8 +143,11 @@ impl PogSettings {
         PogSettings {
             python: CONTAINER_PYTHON.into(),
             cpu_test_mode: pog.cpu_test_mode,
-            merkle_buffer: crate::pog::sizes::MERKLE_BUFFER_V1,
-            pass_rule: PassRule::V1,
+            merkle_buffer: scoring.merkle_buffer,
+            pass_rule: match scoring.pass_rule {
+                crate::config::PassRequirement::ThreeOfFour => PassRule::V1,
+                crate::config::PassRequirement::AllUpToFour => PassRule::V2,
+            },
             time_tolerance_secs: pog.time_tolerance_secs as f64,
             step_timeout: Duration::from_secs(pog.attempt_timeout_secs.clamp(10, 120)),
             compute_timeout: Duration::from_secs(pog.attempt_timeout_secs.max(10)),
@@ -163,7 +166,7 @@ impl PogSettings {
                 .iter()
                 .map(|[a, b]| (a.clone(), b.clone()))
                 .collect(),
-            require_reported_name: false,
+            require_reported_name: scoring.require_reported_name,
         }
     }
 }

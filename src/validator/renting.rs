@@ -6,6 +6,7 @@
 //! that proves ownership to the miner (it is what `public_key` is compared against) and the
 //! root password, so it is written atomically and never logged.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,6 +36,9 @@ pub struct Rental {
     pub password: String,
     /// `SHA256:…` of the container's host key when the miner sent it (sn27 miners do).
     pub host_key_fingerprint: Option<String>,
+    /// Container port → host port of the renter's own services (v2.2 miners announce four).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_ports: BTreeMap<u16, u16>,
     /// PKCS#8 PEM of the key the allocation was made with.
     pub private_key_pem: String,
     pub days: i64,
@@ -56,6 +60,7 @@ impl Rental {
             username: String::new(),
             password: String::new(),
             host_key_fingerprint: None,
+            user_ports: BTreeMap::new(),
             private_key_pem: key.private_pem().to_string(),
             days,
             rented_at: now(),
@@ -194,7 +199,11 @@ pub async fn rent(
         ssh_port: credentials.port,
         username: credentials.username.clone(),
         password: credentials.password.clone(),
-        host_key_fingerprint: credentials.host_key_fingerprint.clone(),
+        host_key_fingerprint: credentials
+            .host_key_fingerprint
+            .clone()
+            .or(output.host_key_fingerprint),
+        user_ports: credentials.external_user_ports.clone(),
         private_key_pem: key.private_pem().to_string(),
         days: request.days,
         rented_at: now(),

@@ -5,8 +5,9 @@
 //! One attempt (`sn27-protocol.md` §6.1): a fresh RSA key; the availability check when the
 //! profile asks for it; the test allocation; the credentials opened; SSH to the axon's address
 //! at the credentials' port, pinning the host key the miner sent (or recording the one shown
-//! and reporting a change since the last round); [`super::proof_of_gpu::run`]; and the
-//! release. The container is released whatever happens — after a failure, a timeout, or the
+//! and reporting a change since the last round); [`super::proof_of_gpu::run`]; the health
+//! check of the miner's user ports when it is on ([`super::health_check`], not retried); and
+//! the release. The container is released whatever happens — after a failure, a timeout, or the
 //! attempt being dropped (shutdown): an [`Allocation`] that goes out of scope unreleased
 //! releases itself on a task of its own. A miner that will not release fails the test.
 
@@ -17,6 +18,7 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
+use super::health_check;
 use super::proof_of_gpu::{self, PogSettings, Verified};
 use super::renting::{self, RentRequest, Rental};
 use super::selection::Candidate;
@@ -46,14 +48,29 @@ pub struct RoundContext {
     pub concurrency: usize,
     /// Results kept per miner.
     pub keep: usize,
+    /// Check the miner's user ports after a passing test (`sn27-v2.md` §4.5).
+    pub health_check: bool,
+    pub metrics: Arc<crate::service::metrics::Metrics>,
 }
 
 /// How one miner's test ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Passed(Verified),
-    /// The step that failed, then why.
+    /// The step that failed, then why; tried again after a pause, up to the retry limit.
     Failed(String),
+    /// Passed the test but not the health check of its user ports: not tried again this
+    /// round, as v2.1+ validators rule.
+    Unhealthy(String),
+}
+
+impl Outcome {
+    fn failure(&self) -> Option<&str> {
+        match self {
+            Outcome::Passed(_) => None,
+            Outcome::Failed(reason) | Outcome::Unhealthy(reason) => Some(reason),
+        }
+    }
 }
 
 /// A test container allocated on a miner, released exactly once.
@@ -157,7 +174,7 @@ pub async fn attempt(
             Outcome::Failed("release: the miner did not release the test container".into()),
             shown,
         ),
-        Err(reason) => (Outcome::Failed(reason), shown),
+        Err(failed) => (failed, shown),
     }
 }
 
@@ -167,12 +184,13 @@ async fn settle(dendrite: Arc<Dendrite>, target: Target, key: RentalKey) {
     tracing::debug!(miner = %target.hotkey, ?settled, "settled a test allocation whose answer was lost");
 }
 
-/// SSH into the allocated container and run the test steps.
+/// SSH into the allocated container and run the test steps, then the health check when it is
+/// on. The error is the failed outcome.
 async fn test_container(
     ctx: &RoundContext,
     rental: &Rental,
     known_host_key: Option<&str>,
-) -> (Result<Verified, String>, Option<String>) {
+) -> (Result<Verified, Outcome>, Option<String>) {
     let policy = match &rental.host_key_fingerprint {
         Some(fingerprint) => HostKeyPolicy::Expect(fingerprint.clone()),
         None => HostKeyPolicy::Record,
@@ -185,7 +203,7 @@ async fn test_container(
     };
     let session = match Session::open(&login, SSH_CONNECT).await {
         Ok(session) => session,
-        Err(e) => return (Err(format!("ssh: {e}")), None),
+        Err(e) => return (Err(Outcome::Failed(format!("ssh: {e}"))), None),
     };
     let shown = session.host_key_fingerprint().to_string();
     if rental.host_key_fingerprint.is_none() {
@@ -194,12 +212,18 @@ async fn test_container(
                 "the miner's container shows another SSH host key than at its last test");
         }
     }
-    let result = proof_of_gpu::run(&session, &ctx.settings).await;
+    let result = match proof_of_gpu::run(&session, &ctx.settings).await {
+        Err(failure) => Err(Outcome::Failed(format!("{}: {failure}", failure.step()))),
+        Ok(verified) if ctx.health_check => {
+            match health_check::check(&session, rental.host, &rental.user_ports).await {
+                Ok(()) => Ok(verified),
+                Err(e) => Err(Outcome::Unhealthy(format!("health check: {e}"))),
+            }
+        }
+        Ok(verified) => Ok(verified),
+    };
     session.close().await;
-    (
-        result.map_err(|failure| format!("{}: {failure}", failure.step())),
-        Some(shown),
-    )
+    (result, Some(shown))
 }
 
 /// Tests `miners` with bounded concurrency; each final result is recorded in `state` (at
@@ -254,7 +278,9 @@ pub async fn run_round(
                             "timeout: the attempt took longer than {:?}", ctx.attempt_timeout))),
                     },
                 }
-                if matches!(outcome, Some(Outcome::Passed(_))) || try_number == ctx.retry_limit {
+                if matches!(outcome, Some(Outcome::Passed(_) | Outcome::Unhealthy(_)))
+                    || try_number == ctx.retry_limit
+                {
                     break;
                 }
                 tracing::debug!(miner = %hotkey, try_number, ?outcome, "test failed; retrying");
@@ -266,11 +292,15 @@ pub async fn run_round(
             }
             let outcome = outcome?;
             let passed = matches!(outcome, Outcome::Passed(_));
-            match &outcome {
-                Outcome::Passed(v) => tracing::info!(miner = %hotkey, uid = miner.uid,
+            ctx.metrics.pog_result(match outcome.failure() {
+                None => "passed",
+                Some(reason) => reason.split(':').next().unwrap_or("failed"),
+            });
+            match (&outcome, outcome.failure()) {
+                (Outcome::Passed(v), _) => tracing::info!(miner = %hotkey, uid = miner.uid,
                     model = %v.model, gpus = v.gpus, compute_secs = v.compute_secs, "Proof-of-GPU passed"),
-                Outcome::Failed(reason) => tracing::info!(miner = %hotkey, uid = miner.uid,
-                    %reason, "Proof-of-GPU failed"),
+                (_, reason) => tracing::info!(miner = %hotkey, uid = miner.uid,
+                    reason = reason.unwrap_or_default(), "Proof-of-GPU failed"),
             }
             let result = match outcome {
                 Outcome::Passed(v) => TestResult {
@@ -281,7 +311,7 @@ pub async fn run_round(
                     }),
                     failure: None,
                 },
-                Outcome::Failed(reason) => TestResult {
+                Outcome::Failed(reason) | Outcome::Unhealthy(reason) => TestResult {
                     block,
                     spec: None,
                     failure: Some(reason),

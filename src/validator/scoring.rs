@@ -1,5 +1,5 @@
-//! The scoring of `sn27-protocol.md` §7 over the `[scoring]` table, and the weights that
-//! follow (§9).
+//! The scoring of `sn27-protocol.md` §7 and `sn27-v2.md` §5.2 over the `[scoring]` table, and
+//! the weights that follow (§9 there, §5.3 here).
 //!
 //! Both rule sets are `points = min(cap, base(model) · min(N, max_gpus) · full_score /
 //! (max_gpus · max_base) · (allocation_multiplier if rented else 1))`, and a miner's score is
@@ -7,8 +7,12 @@
 //! the newest passing Proof-of-GPU result among the kept ones is scored, and a uid without
 //! one scores 0 — each zero with its reason. The table (and so the rule set) is
 //! configuration; this module only computes.
+//!
+//! Weights are proportional to scores, or — `weights = "capped-by-gpu"` — each GPU model's
+//! miners share at most `weight / Σ weights · total_miner_emission`, split by score, and the
+//! rest goes to the subnet owner's uid ([`ScoreTable::owner`]).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
@@ -16,7 +20,8 @@ use super::selection::{Excluded, Selection};
 use super::state::{Spec, TestResult, ValidatorState};
 use super::weights::{normalize, to_u16, WeightsError};
 use crate::chain::Metagraph;
-use crate::config::ScoringConfig;
+use crate::config::{ScoringConfig, WeightsRule};
+use crate::keys::PublicKey;
 
 /// The largest base score in the table (the top model), or 0 for an all-zero table.
 pub fn max_base(table: &ScoringConfig) -> f64 {
@@ -72,15 +77,51 @@ pub struct UidScore {
     pub reason: Option<String>,
 }
 
+/// One GPU model's group under `weights = "capped-by-gpu"`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpuCap {
+    pub model: String,
+    /// The model's `weight` in the table.
+    pub weight: f64,
+    /// Its most: `weight / Σ weights · total_miner_emission`.
+    pub cap: f64,
+    /// Uids proven to have this model with a score above 0.
+    pub members: usize,
+    /// What the group receives: `cap` with members, 0 without.
+    pub share: f64,
+}
+
+/// The subnet owner's part under `weights = "capped-by-gpu"`: what the groups leave.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OwnerShare {
+    pub uid: u16,
+    pub hotkey: String,
+    /// `max(0, 1 − Σ shares)`.
+    pub share: f64,
+}
+
+/// Every uid's score and weight, and under capped weights the groups and the owner's part.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreTable {
+    pub rows: Vec<UidScore>,
+    /// Under capped weights: each model with a weight above 0, in table order.
+    pub caps: Vec<GpuCap>,
+    pub owner: Option<OwnerShare>,
+    /// Why no weights can be set from this table (then every weight is 0).
+    pub blocked: Option<String>,
+}
+
 /// Scores every uid of `metagraph`, and the weights they make. Results of a round still
-/// running do not count yet.
+/// running do not count yet. `owner` is the subnet owner's hotkey (the chain's
+/// `SubnetOwnerHotkey`), which capped weights need.
 pub fn score_table(
     metagraph: &Metagraph,
     selection: &Selection,
     state: &ValidatorState,
     rented: &HashSet<String>,
     table: &ScoringConfig,
-) -> Result<Vec<UidScore>, WeightsError> {
+    owner: Option<&PublicKey>,
+) -> Result<ScoreTable, WeightsError> {
     let mut neurons: Vec<_> = metagraph.neurons.iter().collect();
     neurons.sort_by_key(|n| n.uid);
     let mut rows = Vec::with_capacity(neurons.len());
@@ -125,25 +166,124 @@ pub fn score_table(
             reason,
         });
     }
-    let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
-    let weights = normalize(&scores);
-    let uids: Vec<u16> = rows.iter().map(|r| r.uid).collect();
+    let mut out = ScoreTable {
+        rows,
+        caps: Vec::new(),
+        owner: None,
+        blocked: None,
+    };
+    let raw: Vec<f64> = match table.weights {
+        WeightsRule::Proportional => out.rows.iter().map(|r| r.score).collect(),
+        WeightsRule::CappedByGpu => match capped(&mut out, metagraph, table, owner) {
+            Some(raw) => raw,
+            None => return Ok(out),
+        },
+    };
+    let weights = normalize(&raw);
+    let uids: Vec<u16> = out.rows.iter().map(|r| r.uid).collect();
     let (dests, values) = to_u16(&uids, &weights)?;
-    for (row, weight) in rows.iter_mut().zip(&weights) {
+    for (row, weight) in out.rows.iter_mut().zip(&weights) {
         row.weight = f64::from(*weight);
         if let Some(at) = dests.iter().position(|&d| d == row.uid) {
             row.weight_u16 = values[at];
         }
     }
-    Ok(rows)
+    Ok(out)
 }
 
-/// The `(dests, weights)` of a score table, as `set_weights` carries them.
-pub fn weights_of(rows: &[UidScore]) -> (Vec<u16>, Vec<u16>) {
-    rows.iter()
-        .filter(|r| r.weight_u16 > 0)
-        .map(|r| (r.uid, r.weight_u16))
-        .unzip()
+/// `sn27-v2.md` §5.3: the raw weight of every row (same order), with the groups and the
+/// owner's part recorded in `out`; `None` (and `out.blocked`) when the owner has no uid.
+fn capped(
+    out: &mut ScoreTable,
+    metagraph: &Metagraph,
+    table: &ScoringConfig,
+    owner: Option<&PublicKey>,
+) -> Option<Vec<f64>> {
+    let emission = table.total_miner_emission.clamp(0.0, 1.0);
+    let total: f64 = table
+        .gpu
+        .iter()
+        .map(|m| m.weight)
+        .filter(|w| *w > 0.0)
+        .sum();
+    // Each model's members (row indices) and the sum of their scores.
+    let mut groups: BTreeMap<&str, (Vec<usize>, f64)> = BTreeMap::new();
+    for (index, row) in out.rows.iter().enumerate() {
+        if let Some(spec) = &row.spec {
+            if row.score > 0.0 {
+                let group = groups.entry(spec.model.as_str()).or_default();
+                group.0.push(index);
+                group.1 += row.score;
+            }
+        }
+    }
+    let mut raw = vec![0.0; out.rows.len()];
+    for model in table.gpu.iter().filter(|m| m.weight > 0.0) {
+        let cap = model.weight / total * emission;
+        let (members, sum) = groups.get(model.name.as_str()).cloned().unwrap_or_default();
+        let share = if sum > 0.0 { cap } else { 0.0 };
+        for &index in &members {
+            raw[index] = cap * out.rows[index].score / sum;
+        }
+        out.caps.push(GpuCap {
+            model: model.name.clone(),
+            weight: model.weight,
+            cap,
+            members: members.len(),
+            share,
+        });
+    }
+    let burn = (1.0 - out.caps.iter().map(|c| c.share).sum::<f64>()).max(0.0);
+    let Some(owner) = owner else {
+        out.blocked = Some(
+            "the chain names no subnet owner: capped weights give the remainder to the owner's \
+             uid"
+            .into(),
+        );
+        return None;
+    };
+    let Some(index) = out.rows.iter().position(|r| {
+        metagraph
+            .neurons
+            .iter()
+            .any(|n| n.uid == r.uid && n.hotkey == *owner)
+    }) else {
+        out.blocked = Some(format!(
+            "the subnet owner {owner} holds no uid on netuid {}: capped weights give the \
+             remainder ({burn:.5}) to the owner's uid, so none are set",
+            metagraph.netuid
+        ));
+        return None;
+    };
+    // The owner's part replaces whatever its uid had.
+    raw[index] = burn;
+    let row = &mut out.rows[index];
+    row.reason = Some(match row.reason.take() {
+        Some(reason) => format!("subnet owner, receives the remainder; {reason}"),
+        None => "subnet owner, receives the remainder".into(),
+    });
+    out.owner = Some(OwnerShare {
+        uid: out.rows[index].uid,
+        hotkey: owner.to_ss58(),
+        share: burn,
+    });
+    Some(raw)
+}
+
+impl ScoreTable {
+    /// The `(dests, weights)` to set, as `set_weights` carries them; `None` when blocked.
+    pub fn weights(&self) -> Option<(Vec<u16>, Vec<u16>)> {
+        if self.blocked.is_some() {
+            return None;
+        }
+        Some(
+            self.rows
+                .iter()
+                .filter(|r| r.weight_u16 > 0)
+                .map(|r| (r.uid, r.weight_u16))
+                .unzip(),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +359,7 @@ mod tests {
                 } else {
                     AxonInfo::for_address(format!("203.0.113.{uid}").parse().unwrap(), 8091, 183)
                 },
+                prometheus: Default::default(),
                 incentive: None,
                 emission: None,
                 trust: None,
@@ -253,19 +394,280 @@ mod tests {
             );
         }
         let table = ScoringConfig::for_profile(ScoringProfile::Sn27V183);
-        let rows = score_table(&metagraph, &selection, &state, &HashSet::new(), &table).unwrap();
+        let scored = score_table(
+            &metagraph,
+            &selection,
+            &state,
+            &HashSet::new(),
+            &table,
+            None,
+        )
+        .unwrap();
+        let rows = &scored.rows;
         let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
         assert!(close(scores[1], 0.125) && close(scores[2], 0.0875) && close(scores[3], 0.059375));
         assert_eq!(
-            weights_of(&rows),
-            (vec![1, 2, 3], vec![65535, 45875, 31129])
+            scored.weights(),
+            Some((vec![1, 2, 3], vec![65535, 45875, 31129]))
         );
         assert_eq!(rows[0].reason.as_deref(), Some("this validator"));
         assert_eq!(rows[4].reason.as_deref(), Some("not tested yet"));
         // Rented by this validator: rule set A doubles the points.
         let a = ScoringConfig::default();
         let rented: HashSet<String> = [metagraph.neurons[1].hotkey.to_ss58()].into();
-        let rows = score_table(&metagraph, &selection, &state, &rented, &a).unwrap();
+        let rows = score_table(&metagraph, &selection, &state, &rented, &a, None)
+            .unwrap()
+            .rows;
         assert!(rows[1].rented && close(rows[1].points, 2.0 * 6.25));
+    }
+    /// A distinct key per `(kind, uid)` (no key generation: the tests only compare keys).
+    fn key_of(kind: u8, uid: u16) -> PublicKey {
+        let mut bytes = [kind; 32];
+        bytes[..2].copy_from_slice(&uid.to_le_bytes());
+        PublicKey(bytes)
+    }
+
+    fn metagraph_of(count: u16, serving: &[u16]) -> Metagraph {
+        use crate::chain::{AxonInfo, NeuronInfo};
+        let neurons = (0..count)
+            .map(|uid| NeuronInfo {
+                uid,
+                hotkey: key_of(1, uid),
+                coldkey: key_of(2, uid),
+                stake: 0,
+                alpha_stake: 0,
+                tao_stake: Some(0),
+                validator_permit: false,
+                last_update: 0,
+                registered_at: 0,
+                axon: if serving.contains(&uid) {
+                    AxonInfo::for_address("203.0.113.7".parse().unwrap(), 8091 + uid, 221)
+                } else {
+                    AxonInfo::default()
+                },
+                incentive: None,
+                emission: None,
+                trust: None,
+                prometheus: Default::default(),
+            })
+            .collect();
+        Metagraph {
+            netuid: 27,
+            block: 10,
+            neurons,
+        }
+    }
+
+    fn proven(state: &mut ValidatorState, metagraph: &Metagraph, uid: u16, model: &str, gpus: u32) {
+        let result = TestResult {
+            block: 5,
+            spec: Some(Spec {
+                model: model.into(),
+                gpus,
+            }),
+            failure: None,
+        };
+        state.record(
+            &metagraph.neurons[uid as usize].hotkey.to_ss58(),
+            uid,
+            result,
+            2,
+        );
+    }
+
+    fn v2_rules() -> crate::validator::selection::SelectionRules {
+        crate::validator::selection::SelectionRules {
+            min_miner_version: 221,
+            updated_threshold: 20,
+            ..Default::default()
+        }
+    }
+
+    /// `sn27-v2.md` §5.2 and §5.3's example: burn uid 0, uid 5 = 8×H200, uids 6 and 7 = 4× and
+    /// 2× H100 80GB HBM3 (all behind one IP: no IP rule in v2.2.1) → `[65535, 420, 265, 133]`.
+    #[test]
+    fn the_capped_weights_example_comes_out_exactly() {
+        use crate::validator::selection::select;
+        let metagraph = metagraph_of(8, &[5, 6, 7]);
+        let me = metagraph.neurons[1].hotkey;
+        let owner = metagraph.neurons[0].hotkey;
+        let selection = select(&metagraph, &me, &v2_rules());
+        let mut state = ValidatorState::default();
+        proven(&mut state, &metagraph, 5, "NVIDIA H200", 8);
+        proven(&mut state, &metagraph, 6, "NVIDIA H100 80GB HBM3", 4);
+        proven(&mut state, &metagraph, 7, "NVIDIA H100 80GB HBM3", 2);
+        let table = ScoringConfig::for_profile(ScoringProfile::Sn27V221);
+        let scored = score_table(
+            &metagraph,
+            &selection,
+            &state,
+            &HashSet::new(),
+            &table,
+            Some(&owner),
+        )
+        .unwrap();
+        // §5.2: gpu_scores · min(N, 8) / (8 · 4.80).
+        assert!(close(scored.rows[5].score, 3.99 * 8.0 / 38.4));
+        assert!(close(scored.rows[6].score, 2.99 * 4.0 / 38.4));
+        assert!(close(scored.rows[7].score, 2.99 * 2.0 / 38.4));
+        assert_eq!(
+            scored.weights(),
+            Some((vec![0, 5, 6, 7], vec![65535, 420, 265, 133]))
+        );
+        let owner_share = scored.owner.as_ref().unwrap();
+        assert_eq!(owner_share.uid, 0);
+        assert!((owner_share.share - 0.987_666_7).abs() < 1e-6);
+        for (uid, weight) in [(5, 0.006_333_3), (6, 0.004), (7, 0.002)] {
+            assert!((scored.rows[uid].weight - weight).abs() < 1e-6, "{uid}");
+        }
+        let h200 = scored
+            .caps
+            .iter()
+            .find(|c| c.model == "NVIDIA H200")
+            .unwrap();
+        assert_eq!((h200.members, h200.weight), (1, 19.0));
+        assert!(close(h200.share, 19.0 / 150.0 * 0.05));
+        assert_eq!(scored.caps.len(), 19, "every model with a weight above 0");
+        assert!(scored.rows[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("subnet owner"));
+    }
+
+    /// The edges of §5.3: no miner proven (everything to the owner), no weight above 0 (the
+    /// same; the reference fails and sets nothing), a model without score (its group earns
+    /// nothing), and an owner without a uid (nothing set, with the reason).
+    #[test]
+    fn capped_weights_edges() {
+        use crate::validator::selection::select;
+        let metagraph = metagraph_of(6, &[2, 3, 4]);
+        let me = metagraph.neurons[1].hotkey;
+        let owner = metagraph.neurons[0].hotkey;
+        let selection = select(&metagraph, &me, &v2_rules());
+        let mut table = ScoringConfig::for_profile(ScoringProfile::Sn27V221);
+        let run = |state: &ValidatorState, table: &ScoringConfig, owner: Option<&PublicKey>| {
+            score_table(&metagraph, &selection, state, &HashSet::new(), table, owner).unwrap()
+        };
+
+        let empty = ValidatorState::default();
+        let scored = run(&empty, &table, Some(&owner));
+        assert_eq!(scored.weights(), Some((vec![0], vec![65535])));
+        assert_eq!(scored.owner.as_ref().unwrap().share, 1.0);
+
+        let mut state = ValidatorState::default();
+        proven(
+            &mut state,
+            &metagraph,
+            2,
+            "NVIDIA RTX 4000 Ada Generation",
+            8,
+        );
+        proven(&mut state, &metagraph, 3, "NVIDIA A100-SXM4-40GB", 8);
+        let scored = run(&state, &table, Some(&owner));
+        assert_eq!(scored.weights(), Some((vec![0], vec![65535])));
+        let ada = scored
+            .caps
+            .iter()
+            .find(|c| c.model == "NVIDIA RTX 4000 Ada Generation")
+            .unwrap();
+        assert_eq!((ada.members, ada.share), (0, 0.0), "score 0: no member");
+
+        for model in &mut table.gpu {
+            model.weight = 0.0;
+        }
+        proven(&mut state, &metagraph, 4, "NVIDIA H200", 8);
+        let scored = run(&state, &table, Some(&owner));
+        assert!(scored.caps.is_empty());
+        assert_eq!(scored.weights(), Some((vec![0], vec![65535])));
+
+        let table = ScoringConfig::for_profile(ScoringProfile::Sn27V221);
+        let stranger = key_of(3, 0);
+        let scored = run(&state, &table, Some(&stranger));
+        assert_eq!(scored.weights(), None);
+        assert!(scored.blocked.as_deref().unwrap().contains("holds no uid"));
+        assert!(scored.rows.iter().all(|r| r.weight_u16 == 0));
+        assert_eq!(run(&state, &table, None).weights(), None);
+    }
+
+    /// Whatever the proven GPUs, capped weights sum to 1, the owner gets exactly what the
+    /// groups leave, no group exceeds its cap, and the result does not depend on uid order.
+    #[test]
+    fn capped_weights_properties() {
+        use crate::validator::selection::select;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(27);
+        let table = ScoringConfig::for_profile(ScoringProfile::Sn27V221);
+        for _ in 0..200 {
+            let count = rng.gen_range(3..40u16);
+            let serving: Vec<u16> = (2..count).collect();
+            let metagraph = metagraph_of(count, &serving);
+            // The owner holds a uid of its own (had it proven GPUs too, its part would
+            // replace their weight, as the reference has it).
+            let owner_uid = 0;
+            let owner = metagraph.neurons[owner_uid as usize].hotkey;
+            let me = metagraph.neurons[1].hotkey;
+            let mut state = ValidatorState::default();
+            for uid in 2..count {
+                if rng.gen_bool(0.7) {
+                    let model = &table.gpu[rng.gen_range(0..table.gpu.len())].name;
+                    proven(&mut state, &metagraph, uid, model, rng.gen_range(1..12));
+                }
+            }
+            let selection = select(&metagraph, &me, &v2_rules());
+            let scored = score_table(
+                &metagraph,
+                &selection,
+                &state,
+                &HashSet::new(),
+                &table,
+                Some(&owner),
+            )
+            .unwrap();
+            let sum: f64 = scored.rows.iter().map(|r| r.weight).sum();
+            assert!((sum - 1.0).abs() < 1e-5, "sum {sum}");
+            let owner_row = &scored.rows[owner_uid as usize];
+            let shares: f64 = scored.caps.iter().map(|c| c.share).sum();
+            let owner_part = scored.owner.as_ref().unwrap().share;
+            assert!((owner_part - (1.0 - shares)).abs() < 1e-12);
+            assert!((owner_row.weight - owner_part).abs() < 1e-5);
+            for cap in &scored.caps {
+                let given: f64 = scored
+                    .rows
+                    .iter()
+                    .filter(|r| r.uid != owner_uid)
+                    .filter(|r| r.spec.as_ref().is_some_and(|s| s.model == cap.model))
+                    .map(|r| r.weight)
+                    .sum();
+                assert!(
+                    given <= cap.cap + 1e-6,
+                    "{} {given} > {}",
+                    cap.model,
+                    cap.cap
+                );
+            }
+            // The same neurons in reverse order give every hotkey the same weight.
+            let mut reversed = metagraph.clone();
+            reversed.neurons.reverse();
+            let again = score_table(
+                &reversed,
+                &selection,
+                &state,
+                &HashSet::new(),
+                &table,
+                Some(&owner),
+            )
+            .unwrap();
+            let by_hotkey = |t: &ScoreTable| {
+                let mut v: Vec<(String, u16)> = t
+                    .rows
+                    .iter()
+                    .map(|r| (r.hotkey.clone(), r.weight_u16))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(by_hotkey(&scored), by_hotkey(&again));
+        }
     }
 }

@@ -163,6 +163,7 @@ mod tests {
             axon: ip
                 .map(|ip| AxonInfo::for_address(ip.parse().unwrap(), 8091, version))
                 .unwrap_or_default(),
+            prometheus: Default::default(),
             incentive: None,
             emission: None,
             trust: None,

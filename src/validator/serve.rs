@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use rand::Rng;
 use tokio::sync::Mutex;
 
@@ -22,15 +23,17 @@ use super::proof_of_gpu::PogSettings;
 use super::renting::RentalStore;
 use super::reveal::{reveal_due, submit_weights, RevealStore, WeightsOutcome};
 use super::round::{run_round, RoundContext};
-use super::scoring::{score_table, weights_of};
+use super::scoring::score_table;
 use super::selection::{select, SelectionRules};
 use super::state::{StateFile, ValidatorState};
 use crate::backoff::Backoff;
-use crate::chain::{self, Chain, Metagraph};
-use crate::config::{Config, ConfigSource, ValidatorConfig};
+use crate::chain::{self, Chain, Metagraph, PrometheusInfo};
+use crate::config::{Config, ConfigSource, ValidatorConfig, WeightsRule};
 use crate::dendrite::Dendrite;
+use crate::instrument::MeteredChain;
 use crate::keys::{Keypair, PublicKey};
 use crate::report::Report;
+use crate::service::metrics::Metrics;
 use crate::service::{Heartbeat, ReloadResult, Shutdown, Supervisor, TaskResult};
 
 /// Time the tasks get to finish after a stop signal (a round's releases among them).
@@ -39,6 +42,7 @@ const DRAIN: Duration = Duration::from_secs(20);
 /// What both tasks share.
 struct Validator {
     chain: Arc<dyn Chain>,
+    metrics: Arc<Metrics>,
     /// The configuration in force; a reload (SIGHUP) replaces the parts that apply live.
     config: std::sync::RwLock<Config>,
     hotkey: Keypair,
@@ -83,22 +87,63 @@ pub fn rented_hotkeys(state_dir: &std::path::Path) -> HashSet<String> {
 const RELOADABLE: &[&str] = &["log.filter", "validator.", "scoring."];
 
 /// Runs the validator until a stop signal.
+/// The port published with the prometheus info when `[metrics] listen` is not set (the
+/// Python SDK's default).
+const PROMETHEUS_PORT: u16 = 7091;
+
+/// This validator's prometheus info: `[validator] version`, which miners of SN27 v2.1+ compare
+/// with their minimum (`sn27-v2.md` §1.4); the address `[axon] external_ip` (else the outgoing
+/// interface's); the port that of `[metrics] listen` (else 7091).
+pub fn prometheus_to_publish(config: &Config) -> anyhow::Result<PrometheusInfo> {
+    let ip = match config.axon.external_ip {
+        Some(ip) => ip,
+        None => chain::outgoing_ip().context(
+            "[axon] external_ip is not set and the outgoing interface's address could not be \
+             found; set external_ip to this machine's public address",
+        )?,
+    };
+    let port = config
+        .metrics
+        .listen
+        .map_or(PROMETHEUS_PORT, |listen| listen.port());
+    Ok(PrometheusInfo::for_address(
+        ip,
+        port,
+        config.validator.version,
+    ))
+}
+
+/// Publishes the prometheus info at start; a failure is logged and the validator runs on.
+async fn publish_prometheus(chain: &dyn Chain, config: &Config, hotkey: &Keypair) {
+    let info = match prometheus_to_publish(config) {
+        Ok(info) => info,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"),
+                "prometheus info not published (miners of SN27 v2.1+ may refuse this validator)");
+            return;
+        }
+    };
+    match chain::publish_prometheus(chain, hotkey, config.chain.netuid, info).await {
+        Ok(outcome) => tracing::info!(prometheus = %info, ?outcome, "prometheus info published"),
+        Err(e) => tracing::warn!(error = %Report(&e), prometheus = %info,
+            "prometheus info not published (miners of SN27 v2.1+ may refuse this validator)"),
+    }
+}
+
 pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyhow::Result<()> {
     let netuid = config.chain.netuid;
-    let chain = chain::connect(&config.chain.network, &config.devnet_path()).await?;
-    let metagraph = chain.metagraph(netuid).await?;
-    if !metagraph
-        .neurons
-        .iter()
-        .any(|n| n.hotkey == hotkey.public())
-    {
-        anyhow::bail!(
-            "hotkey {} is not registered on netuid {netuid}; register it first with \
-             `sn27 register` (it burns the registration cost from the wallet's coldkey)",
-            hotkey.public()
-        );
+    let metrics = Metrics::new("validator", env!("CARGO_PKG_VERSION"));
+    // A service waits for its node (with backoff, the cause logged) instead of failing fast.
+    let chain = MeteredChain::wrap(
+        chain::connect_retrying(&config.chain.network, &config.devnet_path()).await?,
+        metrics.clone(),
+    );
+    crate::registration::ensure_registered(chain.as_ref(), &config, &hotkey).await?;
+    if let Some(refusal) = crate::doctor::refuse_to_start(&config).await {
+        anyhow::bail!("{refusal}");
     }
     selection_rules(&config.validator)?;
+    publish_prometheus(chain.as_ref(), &config, &hotkey).await;
     let status = chain.status().await?;
     let file = StateFile::new(&config.state_dir);
     let mut loaded = {
@@ -109,8 +154,10 @@ pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyho
     loaded.round_in_progress = false;
     tracing::info!(hotkey = %hotkey.public(), netuid, miners = loaded.miners.len(),
         last_round = ?loaded.last_round_block, "validator starting");
+    let listen = config.metrics.listen;
     let validator = Arc::new(Validator {
         chain,
+        metrics: metrics.clone(),
         block_time: Duration::from_millis(status.block_time_ms.max(1)),
         hotkey,
         state: Arc::new(Mutex::new(loaded)),
@@ -132,6 +179,35 @@ pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyho
         "proof-of-gpu rounds",
         validator.clone().rounds(shutdown.clone()),
     );
+    if let Some(listen) = listen {
+        let watched = validator.clone();
+        let started = std::time::Instant::now();
+        let status: crate::service::metrics::StatusFn = Arc::new(move || {
+            let state = watched.state.try_lock().ok();
+            serde_json::json!({
+                "role": "validator",
+                "hotkey": watched.hotkey.ss58(),
+                "netuid": watched.config().chain.netuid,
+                "uptime_secs": started.elapsed().as_secs(),
+                "last_round_block": state.as_ref().and_then(|s| s.last_round_block),
+                "round_running": state.as_ref().map(|s| s.round_in_progress),
+                "last_weights_block": state.as_ref().and_then(|s| s.last_weights_block),
+                "miners_with_results": state.as_ref().map(|s| s.miners.len()),
+            })
+        });
+        supervisor.spawn(
+            "metrics",
+            crate::service::metrics::serve(
+                crate::service::metrics::bind(listen)
+                    .await
+                    .map_err(anyhow::Error::msg)?,
+                metrics,
+                status,
+                Arc::new(|_: &Metrics| {}),
+                shutdown.clone(),
+            ),
+        );
+    }
     supervisor.spawn("weights", validator.clone().weights(shutdown, heartbeat));
     let status = format!("validator {} on netuid {netuid}", validator.hotkey.public());
     supervisor.run(&status).await?;
@@ -295,6 +371,8 @@ impl Validator {
                 retry_interval: Duration::from_secs(pog.retry_interval_secs),
                 concurrency: pog.concurrency.max(1) as usize,
                 keep: config.scoring.history.max(1) as usize,
+                health_check: config.scoring.health_check,
+                metrics: self.metrics.clone(),
             });
             let selection = select(&metagraph, &self.hotkey.public(), &rules);
             let rented = rented_hotkeys(&config.state_dir);
@@ -335,6 +413,7 @@ impl Validator {
             }
             self.state.lock().await.round_in_progress = false;
             self.save().await;
+            self.metrics.pog_round();
             tracing::info!(passed, tested, "Proof-of-GPU round finished");
         }
     }
@@ -379,12 +458,18 @@ impl Validator {
             match self.set_weights(&config, &rules, &store).await {
                 Ok(Some(outcome)) => {
                     backoff.succeeded();
+                    self.metrics.weights(match &outcome {
+                        WeightsOutcome::Set => "set",
+                        WeightsOutcome::Committed { .. } => "committed",
+                        _ => "timelocked",
+                    });
                     tracing::info!(block, ?outcome, "weights sent");
                     self.state.lock().await.last_weights_block = Some(block);
                     self.save().await;
                 }
                 Ok(None) => {}
                 Err(reason) => {
+                    self.metrics.weights("error");
                     let retry = backoff.failed();
                     if retry.report {
                         tracing::warn!(%reason, next_try = ?retry.delay, "setting weights failed");
@@ -425,12 +510,29 @@ impl Validator {
         }
         let selection = select(&metagraph, &me, rules);
         let rented = rented_hotkeys(&config.state_dir);
-        let rows = {
-            let state = self.state.lock().await;
-            score_table(&metagraph, &selection, &state, &rented, &config.scoring)
-                .map_err(|e| e.to_string())?
+        let owner = match config.scoring.weights {
+            WeightsRule::CappedByGpu => self
+                .chain
+                .subnet_owner_hotkey(netuid)
+                .await
+                .map_err(|e| e.to_string())?,
+            WeightsRule::Proportional => None,
         };
-        let (dests, values) = weights_of(&rows);
+        let table = {
+            let state = self.state.lock().await;
+            score_table(
+                &metagraph,
+                &selection,
+                &state,
+                &rented,
+                &config.scoring,
+                owner.as_ref(),
+            )
+            .map_err(|e| e.to_string())?
+        };
+        let Some((dests, values)) = table.weights() else {
+            return Err(table.blocked.unwrap_or_default());
+        };
         if dests.is_empty() {
             tracing::debug!("no miner has a score yet; no weights to set");
             return Ok(None);

@@ -8,6 +8,8 @@
 mod support;
 
 mod bench_container;
+mod check;
+mod demo;
 mod miner_docker;
 mod packaging_old_glibc;
 mod packaging_systemd;

@@ -6,13 +6,13 @@
 //! Needs dockerd and the `sn27-test-base:bookworm-py` image (`tests/setup-docker.sh`, which
 //! `tests/run.sh` runs). The tests share one engine and take turns.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::support::{python_peer, sn27, sn27_ok as ok, stderr, stdout};
+use crate::support::{free_port, free_ports, python_peer, sn27, sn27_ok as ok, stderr, stdout};
 use serde_json::{json, Map, Value};
 use sn27::dendrite::{Dendrite, Target};
 use sn27::keys::Keypair;
@@ -26,14 +26,6 @@ fn base_image() -> String {
     std::env::var("SN27_TEST_BASE_IMAGE").unwrap_or_else(|_| "sn27-test-base:bookworm-py".into())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A devnet with a registered miner and a staked validator, and the miner's process.
 struct Setup {
     dir: tempfile::TempDir,
@@ -41,12 +33,19 @@ struct Setup {
     validator_config: String,
     axon: SocketAddr,
     ssh_port: u16,
+    user_ports: Vec<u16>,
     miner_hotkey: String,
     miner: Option<Child>,
 }
 
 impl Setup {
     fn new(test_lifetime_secs: u64) -> Setup {
+        Setup::with_profile(test_lifetime_secs, None)
+    }
+
+    /// `profile`: `[miner] profile`, its default user ports kept; `None`: the default profile
+    /// with four free host ports as user ports.
+    fn with_profile(test_lifetime_secs: u64, profile: Option<&str>) -> Setup {
         let docker = Command::new("docker")
             .args(["image", "inspect", &base_image()])
             .stdout(Stdio::null())
@@ -60,7 +59,16 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let axon_port = free_port();
-        let ssh_port = free_port();
+        let ssh_port = free_ports(1)[0];
+        let user_ports = if profile.is_some() {
+            Vec::new()
+        } else {
+            free_ports(4)
+        };
+        let miner_keys = match profile {
+            Some(profile) => format!("profile = \"{profile}\"\n"),
+            None => format!("user_ports = {user_ports:?}\n"),
+        };
         let devnet = root.join("devnet.sqlite");
         let common = |role: &str, name: &str| {
             format!(
@@ -76,9 +84,10 @@ impl Setup {
             &miner_config,
             format!(
                 "{}[axon]\nport = {axon_port}\nexternal_ip = \"127.0.0.1\"\n[miner]\n\
-                 ssh_port = {ssh_port}\nmin_validator_stake = 1000.0\n[miner.container]\n\
-                 base_image = \"{}\"\nreserve_cpus = 1\nreserve_memory_gb = 0.25\n\
-                 test_lifetime_secs = {test_lifetime_secs}\n[log]\nfilter = \"info\"\n",
+                 ssh_port = {ssh_port}\n{miner_keys}min_validator_stake = 1000.0\n\
+                 [miner.container]\nbase_image = \"{}\"\nreserve_cpus = 1\n\
+                 reserve_memory_gb = 0.25\ntest_lifetime_secs = {test_lifetime_secs}\n\
+                 [log]\nfilter = \"info\"\n",
                 common("miner", "miner"),
                 base_image()
             ),
@@ -91,6 +100,7 @@ impl Setup {
             validator_config: validator_config.to_string_lossy().into_owned(),
             axon: SocketAddr::from(([127, 0, 0, 1], axon_port)),
             ssh_port,
+            user_ports,
             miner_hotkey: String::new(),
             miner: None,
             dir,
@@ -552,7 +562,7 @@ fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
 #[test]
 fn the_reference_validators_sequence_passes_and_test_allocations_expire() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut setup = Setup::new(15);
+    let mut setup = Setup::with_profile(15, Some("sn27-v1.8.3"));
     assert!(setup.start_miner(None), "{}", setup.log());
     let result = python_peer(
         "reference_validator.py",
@@ -598,6 +608,49 @@ fn the_reference_validators_sequence_passes_and_test_allocations_expire() {
         "{}",
         setup.log()
     );
+}
+
+/// The v2.2.1 validator's sequence (sn27-v2.md §2.2, §4.5): no checking probe, four user ports
+/// in the credentials, each reachable from the host while a server runs on it inside, and a
+/// release well inside the validator's 15 s.
+#[test]
+fn the_v2_validators_sequence_with_health_check_passes_and_releases_within_15_s() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::new(3600);
+    assert!(setup.start_miner(None), "{}", setup.log());
+    let result = python_peer(
+        "reference_validator_v2.py",
+        &[
+            setup.root().join("wallets").to_str().unwrap(),
+            "validator",
+            "127.0.0.1",
+            &setup.axon.port().to_string(),
+            &setup.miner_hotkey,
+        ],
+    );
+    assert_eq!(result["ok"], true, "{result}\n{}", setup.log());
+    let steps = result["steps"].as_array().unwrap();
+    assert_eq!(steps[1]["version"], 221);
+    let announced: Vec<(String, u64)> = steps[1]["external_user_ports"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    let expected: Vec<(String, u64)> = ["27015", "27016", "27017", "27018"]
+        .iter()
+        .zip(&setup.user_ports)
+        .map(|(k, v)| (k.to_string(), u64::from(*v)))
+        .collect();
+    assert_eq!(announced, expected);
+    assert_eq!(steps[3]["passed"], true, "{result}");
+    let deallocate = result["deallocate_secs"].as_f64().unwrap();
+    assert!(deallocate < 15.0, "released in {deallocate:.1} s");
+    eprintln!(
+        "v2 sequence: allocate {:.2} s, deallocate {deallocate:.2} s",
+        result["allocate_secs"].as_f64().unwrap()
+    );
+    assert!(setup.containers().is_empty(), "{:?}", setup.containers());
 }
 
 #[test]
@@ -930,6 +983,62 @@ fn bad_requests_are_refused_with_a_reason_and_create_nothing() {
     assert!(setup.containers().is_empty(), "{:?}", setup.containers());
     assert!(setup.journal().is_empty());
     assert!(!Path::new("/tmp/pwned").exists());
+}
+
+/// `sn27-v2.md` §1.4 on the devnet: once more than 20 % of the staked validators publish
+/// prometheus version 221, a staked validator that never published one is refused, and one
+/// that has is served.
+#[test]
+fn outdated_validators_are_refused_once_most_are_updated() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::new(900);
+    let updated_config = setup.root().join("updated.toml");
+    let text = std::fs::read_to_string(&setup.validator_config)
+        .unwrap()
+        .replace("name = \"validator\"", "name = \"updated\"");
+    std::fs::write(
+        &updated_config,
+        format!("{text}[axon]\nexternal_ip = \"127.0.0.1\"\n"),
+    )
+    .unwrap();
+    let updated_config = updated_config.to_str().unwrap();
+    ok(&[
+        "--config",
+        updated_config,
+        "wallet",
+        "create",
+        "--no-password",
+        "--no-print-mnemonic",
+    ]);
+    let updated = Wallet::new(setup.root().join("wallets"), "updated", "default")
+        .unwrap()
+        .keypair(KeyRole::Hotkey, &PasswordSource::new(None, None))
+        .unwrap();
+    setup.miner_cli(&["devnet", "register", &updated.ss58(), "--stake", "2000"]);
+    let published = ok(&["--config", updated_config, "serve-prometheus"]);
+    assert!(
+        published.contains("/ipv4/127.0.0.1:7091 (v221) published"),
+        "{published}"
+    );
+    assert!(setup.start_miner(None), "{}", setup.log());
+
+    let runtime = runtime();
+    let check = Allocate {
+        timeline: 1,
+        checking: true,
+        ..Allocate::default()
+    };
+    let dendrite = Dendrite::new(setup.validator_keypair());
+    let refused =
+        runtime.block_on(dendrite.call(&setup.target(), check.clone(), Duration::from_secs(30)));
+    assert!(!refused.is_success(), "{}", refused.status_code);
+    assert!(
+        setup.log().contains("not an updated validator"),
+        "{}",
+        setup.log()
+    );
+    let out = allocate(&runtime, &setup, &updated, check);
+    assert_eq!(out.get("status"), Some(&json!(true)), "{}", setup.log());
 }
 
 #[test]

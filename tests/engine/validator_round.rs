@@ -9,7 +9,7 @@
 //! the wire (an SSH port that never answers, a release that is always refused, garbage
 //! instead of an allocation).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -23,21 +23,13 @@ use sn27::protocol::credentials::{CallerKey, Credentials};
 use sn27::protocol::{Allocate, AllocateOutput, AllocateRequest, Synapse};
 use sn27::wallet::{KeyRole, PasswordSource, Wallet};
 
-use crate::support::{sn27, sn27_ok, stderr, stdout};
+use crate::support::{free_port, free_ports, sn27, sn27_ok, stderr, stdout};
 
 /// The engine tests share one Docker engine; one of these at a time.
 pub static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn base_image() -> String {
     std::env::var("SN27_TEST_BASE_IMAGE").unwrap_or_else(|_| "sn27-test-base:bookworm-py".into())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn docker(args: &[&str]) -> String {
@@ -59,11 +51,17 @@ fn cheating_image(way: &str) -> String {
         context.path().join("python"),
     )
     .unwrap();
+    // The "ports" cheat is the container's python3 too, which runs the health check servers.
+    let also = if way == "ports" {
+        "\nCOPY python /usr/local/bin/python3\nRUN chmod 755 /usr/local/bin/python3"
+    } else {
+        ""
+    };
     std::fs::write(
         context.path().join("Dockerfile"),
         format!(
             "FROM {}\nCOPY python /opt/conda/bin/python\nRUN chmod 755 /opt/conda/bin/python \
-             && echo {way} > /etc/sn27-cheat\n",
+             && echo {way} > /etc/sn27-cheat{also}\n",
             base_image()
         ),
     )
@@ -83,8 +81,30 @@ struct Network {
     runtime: tokio::runtime::Runtime,
 }
 
+/// The validator's scoring in the default profile: the table of the test (H200 and the CPU
+/// test device).
+const SCORING_DEFAULT: &str = "[validator]\none_uid_per_ip = false\n\
+     [[scoring.gpu]]\nname = \"NVIDIA H200\"\nfp16_tflops = 610.0\n\
+     fp32_tflops = 49.6\nvram_gb = 68.72\nscore = 4.0\n\
+     [[scoring.gpu]]\nname = \"CPU (test)\"\nfp16_tflops = 1.0\n\
+     fp32_tflops = 1.0\nvram_gb = 0.0001\nscore = 1.0\n";
+
+/// The sn27-v2.2.1 profile, its table cut to H200 and the CPU test device (with a weight);
+/// the CPU test device's 0.0001 GB needs v1's buffer for a matrix of more than nothing.
+const SCORING_V2: &str = "[scoring]\nprofile = \"sn27-v2.2.1\"\nmerkle_buffer = 0.1\n\
+     [[scoring.gpu]]\nname = \"NVIDIA H200\"\nfp16_tflops = 610.0\n\
+     fp32_tflops = 49.6\nvram_gb = 68.72\nscore = 3.99\nweight = 19.0\n\
+     [[scoring.gpu]]\nname = \"CPU (test)\"\nfp16_tflops = 1.0\n\
+     fp32_tflops = 1.0\nvram_gb = 0.0001\nscore = 1.0\nweight = 11.0\n";
+
 impl Network {
     fn new() -> Network {
+        Network::with_scoring(SCORING_DEFAULT)
+    }
+
+    /// A network whose validator has `scoring` ([validator] keys and [scoring]) on top of
+    /// the test's cadence.
+    fn with_scoring(scoring: &str) -> Network {
         let dir = tempfile::tempdir().unwrap();
         let devnet = dir.path().join("devnet.sqlite");
         let validator_config = dir.path().join("validator.toml");
@@ -93,19 +113,29 @@ impl Network {
             format!(
                 "role = \"validator\"\nstate_dir = \"{state}\"\n{chain}\
                  [wallet]\nname = \"validator\"\npath = \"{wallets}\"\n\
-                 [validator]\none_uid_per_ip = false\nweights_interval_blocks = 5\n\
+                 {scoring}\
                  [validator.pog]\ninterval_blocks = 600\nmax_random_delay_secs = 0\n\
-                 attempt_timeout_secs = 90\nretry_limit = 0\ncpu_test_mode = true\n\
-                 [[scoring.gpu]]\nname = \"NVIDIA H200\"\nfp16_tflops = 610.0\n\
-                 fp32_tflops = 49.6\nvram_gb = 68.72\nscore = 4.0\n\
-                 [[scoring.gpu]]\nname = \"CPU (test)\"\nfp16_tflops = 1.0\n\
-                 fp32_tflops = 1.0\nvram_gb = 0.0001\nscore = 1.0\n",
+                 attempt_timeout_secs = 90\nretry_limit = 0\ncpu_test_mode = true\n",
                 state = dir.path().join("validator-state").display(),
                 chain = chain_section(&devnet),
                 wallets = dir.path().join("wallets").display(),
             ),
         )
         .unwrap();
+        // Weights every 5 blocks, whatever the profile.
+        let text = std::fs::read_to_string(&validator_config).unwrap();
+        let text = if text.contains("[validator]\n") {
+            text.replace(
+                "[validator]\n",
+                "[validator]\nweights_interval_blocks = 5\n",
+            )
+        } else {
+            text.replace(
+                "[validator.pog]\n",
+                "[validator]\nweights_interval_blocks = 5\n[validator.pog]\n",
+            )
+        };
+        std::fs::write(&validator_config, text).unwrap();
         let network = Network {
             runtime: tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -149,7 +179,8 @@ impl Network {
 
     /// A miner's config and registered wallet; returns (config path, hotkey, axon port).
     fn register_miner(&mut self, name: &str, base_image: &str) -> (String, String, u16) {
-        let (axon_port, ssh_port) = (free_port(), free_port());
+        let (axon_port, ssh_port) = (free_port(), free_ports(1)[0]);
+        let user_ports = free_ports(4);
         let config = self.root().join(format!("{name}.toml"));
         std::fs::write(
             &config,
@@ -157,7 +188,8 @@ impl Network {
                 "role = \"miner\"\nstate_dir = \"{state}\"\n{chain}\
                  [wallet]\nname = \"{name}\"\npath = \"{wallets}\"\n\
                  [axon]\nport = {axon_port}\nexternal_ip = \"127.0.0.1\"\n\
-                 [miner]\nssh_port = {ssh_port}\nmin_validator_stake = 1000.0\n\
+                 [miner]\nssh_port = {ssh_port}\nuser_ports = {user_ports:?}\n\
+                 min_validator_stake = 1000.0\n\
                  [miner.container]\nbase_image = \"{base_image}\"\nreserve_memory_gb = 0.25\n",
                 state = self.root().join(name).display(),
                 chain = chain_section(&self.devnet),
@@ -340,6 +372,7 @@ fn sealed(fields: &Allocate, port: u16, password: &str) -> Option<String> {
         username: "root".into(),
         password: password.into(),
         port,
+        external_user_ports: Default::default(),
         version: 183,
         host_key_fingerprint: None,
     })
@@ -385,7 +418,7 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
 
     // A working container whose miner never releases it.
     let runtime_image = ContainerEngine::runtime_tag(&base_image());
-    let ssh_port = free_port();
+    let ssh_port = free_ports(1)[0];
     let name = format!("sn27-test-refuser-{ssh_port}");
     docker(&[
         "run",
@@ -424,6 +457,7 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
         info: Some("not a credential".into()),
         port: None,
         message: Some("{\"status\": \"yes\"}".into()),
+        host_key_fingerprint: None,
     });
     dishonest.push(("allocation", hotkey));
 
@@ -452,9 +486,14 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
         );
         std::thread::sleep(Duration::from_secs(2));
     };
-    for hotkey in &honest {
+    for (hotkey, name) in honest.iter().zip(["honest-a", "honest-b"]) {
         let row = uid_row(&scores, hotkey);
-        assert_eq!(row["spec"]["model"], "CPU (test)", "{row}");
+        assert_eq!(
+            row["spec"]["model"],
+            "CPU (test)",
+            "{row}\n{name}:\n{}",
+            std::fs::read_to_string(net.log(name)).unwrap_or_default()
+        );
         assert!(row["points"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["weight_u16"].as_u64().unwrap() > 0, "{row}");
     }
@@ -562,4 +601,118 @@ fn stop(mut child: Child) {
     }
     child.kill().ok();
     panic!("the validator did not stop within 30 s");
+}
+
+/// The sn27-v2.2.1 profile end to end: the validator tests a v2.2.1 miner (its user ports
+/// answer) and one whose container cannot serve its user ports, then sets capped weights with
+/// the remainder going to the subnet owner's uid.
+#[test]
+fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut net = Network::with_scoring(SCORING_V2);
+    let v = net.validator_config.to_str().unwrap().to_string();
+    let owner = Keypair::generate(12).unwrap().ss58();
+    sn27_ok(&["--config", &v, "devnet", "register", &owner]);
+    sn27_ok(&["--config", &v, "devnet", "set", "owner_hotkey", &owner]);
+    let healthy = net.real_miner("healthy", &base_image());
+    let unhealthy = net.real_miner("unhealthy", &cheating_image("ports"));
+    // A miner serving v1.8.3's axon version while most serve 221: not tested (§1.3).
+    let (config, outdated, _) = net.register_miner("outdated", &base_image());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("[axon]\n", "[axon]\nversion = 183\n")).unwrap();
+    sn27_ok(&["--config", &config, "serve-axon"]);
+    net.spawn("validator", &v);
+
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let scores = loop {
+        let scores = net.scores();
+        let tested = [&healthy, &unhealthy].iter().all(|h| {
+            !uid_row(&scores, h)["results"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        });
+        if tested && scores["last_weights_block"].is_u64() {
+            break scores;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no full round with weights: {scores}\n{}",
+            std::fs::read_to_string(net.log("validator")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let row = uid_row(&scores, &healthy);
+    assert_eq!(
+        row["spec"]["model"],
+        "CPU (test)",
+        "{row}\n{}",
+        std::fs::read_to_string(net.log("validator")).unwrap_or_default()
+    );
+    let row = uid_row(&scores, &unhealthy);
+    let failure = row["results"][0]["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.starts_with("health check: container port 27015"),
+        "{failure}"
+    );
+    assert_eq!(row["weight_u16"], 0);
+    assert_eq!(row["results"].as_array().unwrap().len(), 1, "not retried");
+    let row = uid_row(&scores, &outdated);
+    assert_eq!(
+        row["reason"], "not queryable: axon version 183 < 221",
+        "{row}"
+    );
+    assert!(row["results"].as_array().unwrap().is_empty());
+
+    // The validator published its prometheus version at start, for miners' version gate.
+    let metagraph: Value =
+        serde_json::from_str(&stdout(&net.validator(&["metagraph", "--json"]))).unwrap();
+    let me_row = metagraph["neurons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["hotkey"] == scores["validator"])
+        .unwrap_or_else(|| panic!("{metagraph}"));
+    assert_eq!(me_row["prometheus"]["version"], 221, "{me_row}");
+
+    // The CPU test device's group gets 11/30 of 5 %; the owner the rest.
+    let owner_row = uid_row(&scores, &owner);
+    let share = 11.0 / 30.0 * 0.05;
+    assert!((scores["owner"]["share"].as_f64().unwrap() - (1.0 - share)).abs() < 1e-9);
+    assert_eq!(scores["owner"]["uid"], owner_row["uid"]);
+    let me = scores["uids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"] == "this validator")
+        .unwrap()["uid"]
+        .clone();
+    let expected = (share / (1.0 - share) * 65535.0).round() as u64;
+    let expected = json!([
+        [owner_row["uid"].clone(), 65535],
+        [uid_row(&scores, &healthy)["uid"].clone(), expected]
+    ]);
+    // Weights set while the round ran gave the owner everything; the next ones count it.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let out = net.validator(&["weights", "show", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let chain: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let set = chain
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["uid"] == me)
+            .map(|entry| entry["weights"].clone());
+        if set.as_ref() == Some(&expected) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{chain} != {expected}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+
+    // `sn27 scores` shows the caps and the owner's part.
+    let text = stdout(&net.validator(&["scores"]));
+    assert!(text.contains("capped weights"), "{text}");
+    assert!(text.contains("receives the remainder"), "{text}");
 }

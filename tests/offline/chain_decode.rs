@@ -6,7 +6,7 @@
 use scale_info::{PortableRegistry, TypeDef, TypeDefPrimitive};
 use sn27::chain::decode::{decode, HyperparamsFields, NeuronInfoLiteFields};
 use sn27::chain::metadata::RuntimeCatalogue;
-use sn27::chain::{AxonInfo, NeuronInfo};
+use sn27::chain::{AxonInfo, Metagraph, NeuronInfo, PrometheusInfo};
 use subxt::ext::scale_value::{self, Composite, Primitive, Value, ValueDef};
 
 fn load(spec: u32) -> RuntimeCatalogue {
@@ -117,7 +117,7 @@ fn encode(types: &PortableRegistry, id: u32, value: &Value<()>) -> Vec<u8> {
 }
 
 #[test]
-fn neurons_axons_and_hyperparameters_decode_on_every_runtime() {
+fn neurons_axons_prometheus_and_hyperparameters_decode_on_every_runtime() {
     for spec in [343, 365, 393] {
         let c = load(spec);
         let types = c.types();
@@ -156,8 +156,35 @@ fn neurons_axons_and_hyperparameters_decode_on_every_runtime() {
             u128::from(n.axon_info.port),
             number(field(axon, "port").unwrap())
         );
+        // prometheus_info, every field by name (the sample numbers are distinct).
+        let prometheus = field(first, "prometheus_info").unwrap();
+        let expected = PrometheusInfo {
+            block: number(field(prometheus, "block").unwrap()) as u64,
+            version: number(field(prometheus, "version").unwrap()) as u32,
+            ip: number(field(prometheus, "ip").unwrap()),
+            port: number(field(prometheus, "port").unwrap()) as u16,
+            ip_type: number(field(prometheus, "ip_type").unwrap()) as u8,
+        };
+        assert_eq!(n.prometheus_info, expected, "spec {spec}");
+        assert_ne!(
+            n.prometheus_info.version, n.axon_info.version,
+            "spec {spec}"
+        );
         let info: NeuronInfo = n.clone().into();
         assert_eq!(info.stake, n.stake.iter().map(|(_, s)| s).sum::<u64>());
+        assert_eq!(info.prometheus, expected);
+        assert_eq!(
+            info.prometheus.version,
+            Metagraph {
+                netuid: 27,
+                block: 1,
+                neurons: vec![info.clone()],
+            }
+            .snapshot()
+            .neuron(&info.hotkey)
+            .unwrap()
+            .prometheus_version
+        );
 
         // Storage SubtensorModule.Axons -> AxonInfo
         let id = c.storage_value_type("SubtensorModule", "Axons").unwrap();
@@ -171,6 +198,31 @@ fn neurons_axons_and_hyperparameters_decode_on_every_runtime() {
         assert_eq!(
             u128::from(axon.ip_type),
             number(field(&value, "ip_type").unwrap())
+        );
+
+        // Storage SubtensorModule.Prometheus -> PrometheusInfo
+        let id = c
+            .storage_value_type("SubtensorModule", "Prometheus")
+            .unwrap();
+        let value = sample(types, id, &mut 200);
+        let prometheus: PrometheusInfo = decode(&encode(types, id, &value), id, types)
+            .unwrap_or_else(|e| panic!("spec {spec}: {e}"));
+        assert_eq!(
+            (
+                u128::from(prometheus.block),
+                u128::from(prometheus.version),
+                prometheus.ip,
+                u128::from(prometheus.port),
+                u128::from(prometheus.ip_type)
+            ),
+            (
+                number(field(&value, "block").unwrap()),
+                number(field(&value, "version").unwrap()),
+                number(field(&value, "ip").unwrap()),
+                number(field(&value, "port").unwrap()),
+                number(field(&value, "ip_type").unwrap())
+            ),
+            "spec {spec}"
         );
 
         // get_subnet_hyperparams_v2 -> Option<SubnetHyperparamsV2>

@@ -6,7 +6,7 @@
 use sn27::chain::commit::commit_hash;
 use sn27::chain::extrinsic::{Mortality, RuntimeContext, SubtensorCall, SubtensorConfig};
 use sn27::chain::metadata::RuntimeCatalogue;
-use sn27::chain::AxonInfo;
+use sn27::chain::{AxonInfo, PrometheusInfo};
 use sn27::keys::{Keypair, PublicKey};
 use subxt::ext::scale_value::{Composite, Primitive, Value, ValueDef};
 
@@ -42,6 +42,7 @@ fn signed_extrinsics_round_trip_on_every_runtime() {
     let hotkey = PublicKey([0x11; 32]);
     let genesis: [u8; 32] = hex::decode(FINNEY_GENESIS).unwrap().try_into().unwrap();
     let axon = AxonInfo::for_address("1.2.3.4".parse().unwrap(), 8091, 183);
+    let prometheus = PrometheusInfo::for_address("5.6.7.8".parse().unwrap(), 7091, 221);
     let hash = commit_hash(&hotkey, 27, &[1, 2], &[65535, 100], &[7, 8], 183);
 
     for spec in [343u32, 365, 393] {
@@ -65,6 +66,10 @@ fn signed_extrinsics_round_trip_on_every_runtime() {
                     vec![0],
                     vec![0],
                 ],
+            ),
+            (
+                SubtensorCall::serve_prometheus(27, &prometheus),
+                vec![vec![27], vec![221], vec![84_281_096], vec![7091], vec![4]],
             ),
             (
                 SubtensorCall::set_weights(27, &[1, 2, 3], &[65535, 45875, 31129], 183),

@@ -36,6 +36,7 @@ fn every_runtime_has_the_calls_we_use_with_the_documented_shape() {
         // Call indices of `bittensor-wire.md` §5.4–5.7.
         assert_eq!(index("set_weights"), 0, "spec {spec}");
         assert_eq!(index("serve_axon"), 4, "spec {spec}");
+        assert_eq!(index("serve_prometheus"), 5, "spec {spec}");
         assert_eq!(index("burned_register"), 7, "spec {spec}");
         assert_eq!(index("commit_weights"), 96, "spec {spec}");
         assert_eq!(index("reveal_weights"), 97, "spec {spec}");
@@ -56,6 +57,17 @@ fn every_runtime_has_the_calls_we_use_with_the_documented_shape() {
                 ("protocol", "u8"),
                 ("placeholder1", "u8"),
                 ("placeholder2", "u8")
+            ]),
+            "spec {spec}"
+        );
+        assert_eq!(
+            args(&c, "serve_prometheus"),
+            pairs(&[
+                ("netuid", "u16"),
+                ("version", "u32"),
+                ("ip", "u128"),
+                ("port", "u16"),
+                ("ip_type", "u8")
             ]),
             "spec {spec}"
         );

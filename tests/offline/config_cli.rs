@@ -147,32 +147,6 @@ fn compatibility_profile_switches_the_scoring_defaults() {
     assert!(text.contains("allocation_multiplier = 1.0"), "{text}");
 }
 
-/// A setting that does nothing in this build says so instead of being silently accepted.
-#[test]
-fn settings_this_build_does_not_use_are_warned_about() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        &dir,
-        "role = \"miner\"\n[miner]\nwhitelist_updated_threshold = 20\n",
-    );
-    let out = sn27(&["config", "check", "--config", &config], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("warning:")
-            && err.contains("sn27.toml:3: miner.whitelist_updated_threshold")
-            && err.contains("not used by this build yet"),
-        "{err}"
-    );
-    // The same key at its default value is not a departure: no warning.
-    let config = write_config(
-        &dir,
-        "role = \"miner\"\n[miner]\nwhitelist_updated_threshold = 60\n",
-    );
-    let out = sn27(&["config", "check", "--config", &config], &[]);
-    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
-}
-
 #[test]
 fn password_in_the_file_is_refused_with_the_alternative() {
     let dir = tempfile::tempdir().unwrap();

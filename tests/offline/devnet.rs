@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use sn27::chain::devnet::{Devnet, Genesis};
 use sn27::chain::types::{rao, RAO_PER_TAO};
-use sn27::chain::{publish_axon, AxonInfo, Chain, ServeOutcome};
+use sn27::chain::{
+    publish_axon, publish_prometheus, AxonInfo, Chain, PrometheusInfo, ServeOutcome,
+};
 use sn27::keys::Keypair;
 
 fn key() -> Keypair {
@@ -101,6 +103,46 @@ async fn register_serve_weights_and_rate_limits() {
         Some("HotKeyNotRegisteredInNetwork")
     );
 
+    // Prometheus: its own rate limit (the axon was just served), then the same rules.
+    let prometheus = PrometheusInfo::for_address("127.0.0.1".parse().unwrap(), 7091, 221);
+    let served = publish_prometheus(&chain, &hotkey, 27, prometheus)
+        .await
+        .unwrap();
+    let ServeOutcome::Served { block: served_at } = served else {
+        panic!("expected a serve, got {served:?}");
+    };
+    assert_eq!(
+        publish_prometheus(&other, &hotkey, 27, prometheus)
+            .await
+            .unwrap(),
+        ServeOutcome::Unchanged
+    );
+    let newer = PrometheusInfo {
+        version: 240,
+        ..prometheus
+    };
+    let err = publish_prometheus(&chain, &hotkey, 27, newer)
+        .await
+        .unwrap_err();
+    assert_eq!(err.dispatch_error(), Some("ServingRateLimitExceeded"));
+    assert!(
+        err.to_string()
+            .starts_with("serve_prometheus refused by the chain (ServingRateLimitExceeded)"),
+        "{err}"
+    );
+    let zero = chain
+        .serve_prometheus(&hotkey, 27, PrometheusInfo { ip: 0, ..newer })
+        .await
+        .unwrap_err();
+    assert_eq!(zero.dispatch_error(), Some("InvalidIpAddress"));
+    let unknown = publish_prometheus(&chain, &key(), 27, prometheus)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unknown.dispatch_error(),
+        Some("HotKeyNotRegisteredInNetwork")
+    );
+
     // Weights: a staked validator sets them once, then is rate-limited.
     let validator = key();
     let vuid = chain
@@ -142,6 +184,13 @@ async fn register_serve_weights_and_rate_limits() {
     assert_eq!(miner.coldkey, coldkey.public());
     assert_eq!(miner.axon.ip_addr(), Some("127.0.0.1".parse().unwrap()));
     assert_eq!((miner.axon.port, miner.axon.version), (8091, 183));
+    assert_eq!(
+        miner.prometheus,
+        PrometheusInfo {
+            block: served_at,
+            ..prometheus
+        }
+    );
     assert!(!miner.validator_permit);
     let v = &metagraph.neurons[usize::from(vuid)];
     assert!(v.validator_permit);
@@ -153,6 +202,21 @@ async fn register_serve_weights_and_rate_limits() {
     // The access-check view carries stake in TAO.
     let snapshot = metagraph.snapshot();
     assert_eq!(snapshot.neuron(&validator.public()).unwrap().stake, 2000.0);
+    // And the published prometheus version (0: never published).
+    assert_eq!(
+        snapshot
+            .neuron(&hotkey.public())
+            .unwrap()
+            .prometheus_version,
+        221
+    );
+    assert_eq!(
+        snapshot
+            .neuron(&validator.public())
+            .unwrap()
+            .prometheus_version,
+        0
+    );
 
     // The block follows the wall clock.
     let before = chain.status().await.unwrap().block;
@@ -172,4 +236,67 @@ fn opening_a_missing_or_foreign_file_is_a_clear_error() {
     std::fs::write(&foreign, b"").unwrap();
     let err = Devnet::open(&foreign).err().unwrap();
     assert!(err.to_string().contains("not a devnet database"), "{err}");
+}
+
+/// A devnet made before the prometheus columns existed opens: they are added with their
+/// defaults, once, and serve_prometheus works on it.
+#[tokio::test]
+async fn a_devnet_from_before_prometheus_gains_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devnet.sqlite");
+    let genesis = Genesis {
+        block_time: Duration::from_millis(20),
+        netuids: vec![27],
+    };
+    let hotkey = key();
+    {
+        let chain = Devnet::init(&path, &genesis).unwrap();
+        chain
+            .register_free(27, hotkey.public(), key().public(), 0)
+            .await
+            .unwrap();
+    }
+    let columns = || -> Vec<String> {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        let mut statement = db
+            .prepare("SELECT name FROM pragma_table_info('neurons')")
+            .unwrap();
+        let names = statement.query_map([], |r| r.get(0)).unwrap();
+        names.map(Result::unwrap).collect()
+    };
+    let prometheus_columns = [
+        "prometheus_block",
+        "prometheus_version",
+        "prometheus_ip",
+        "prometheus_port",
+        "prometheus_ip_type",
+    ];
+    // The schema of older devnets: the neurons table without them.
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        for column in prometheus_columns {
+            db.execute_batch(&format!("ALTER TABLE neurons DROP COLUMN {column}"))
+                .unwrap();
+        }
+    }
+    assert!(!columns().iter().any(|c| c.starts_with("prometheus")));
+
+    let chain = Devnet::open(&path).unwrap();
+    let after = columns();
+    for column in prometheus_columns {
+        assert_eq!(after.iter().filter(|c| *c == column).count(), 1, "{column}");
+    }
+    let metagraph = chain.metagraph(27).await.unwrap();
+    assert_eq!(metagraph.neurons[0].prometheus, PrometheusInfo::default());
+    // Opening it again changes nothing.
+    Devnet::open(&path).unwrap();
+    assert_eq!(columns(), after);
+
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let info = PrometheusInfo::for_address("127.0.0.1".parse().unwrap(), 7091, 221);
+    chain.serve_prometheus(&hotkey, 27, info).await.unwrap();
+    let reopened = Devnet::open(&path).unwrap();
+    let metagraph = reopened.metagraph(27).await.unwrap();
+    assert_eq!(metagraph.neurons[0].prometheus.version, 221);
+    assert_eq!(metagraph.neurons[0].prometheus.ip_addr(), info.ip_addr());
 }

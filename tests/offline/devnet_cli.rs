@@ -85,23 +85,49 @@ fn register_serve_and_inspect_on_the_devnet() {
     assert!(node.ok(&["serve-axon"]).contains("already published"));
 
     // A validator registered by the admin command shows with its stake and permit.
-    let validator = sn27::keys::Keypair::generate(12).unwrap().ss58();
+    let validator_key = sn27::keys::Keypair::generate(12).unwrap();
+    let validator = validator_key.ss58();
     node.ok(&["devnet", "register", &validator, "--stake", "1500"]);
+    // The validator publishes its prometheus version (through the library: no command does).
+    let devnet = sn27::chain::devnet::Devnet::open(&node.dir.path().join("devnet.sqlite")).unwrap();
+    let prometheus =
+        sn27::chain::PrometheusInfo::for_address("127.0.0.1".parse().unwrap(), 7091, 221);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(sn27::chain::Chain::serve_prometheus(
+            &devnet,
+            &validator_key,
+            27,
+            prometheus,
+        ))
+        .unwrap();
     let metagraph: serde_json::Value =
         serde_json::from_str(&node.ok(&["metagraph", "--json"])).unwrap();
     let neurons = metagraph["neurons"].as_array().unwrap();
     assert_eq!(neurons[0]["hotkey"], hotkey);
     assert_eq!(neurons[0]["coldkey"], coldkey);
     assert_eq!(neurons[0]["axon"]["port"], 8091);
-    assert_eq!(neurons[0]["axon"]["version"], 183);
+    assert_eq!(neurons[0]["axon"]["version"], 221);
+    // Nothing published a prometheus endpoint: every field 0, shown as "-".
+    assert_eq!(
+        neurons[0]["prometheus"],
+        serde_json::json!({"block": 0, "version": 0, "ip": 0, "port": 0, "ip_type": 0})
+    );
     assert_eq!(neurons[1]["hotkey"], validator.as_str());
     assert_eq!(neurons[1]["validator_permit"], true);
+    assert_eq!(neurons[1]["prometheus"]["version"], 221);
+    assert_eq!(neurons[1]["prometheus"]["port"], 7091);
     // The devnet's one stake number is alpha on the subnet and the total; it has no root stake.
     assert_eq!(neurons[1]["alpha_stake"], 1_500_000_000_000u64);
     assert_eq!(neurons[1]["tao_stake"], 0);
     assert_eq!(neurons[1]["total_stake"], 1_500_000_000_000u64);
     let table = node.ok(&["metagraph"]);
-    assert!(table.contains("/ipv4/127.0.0.1:8091"), "{table}");
+    assert!(
+        table.contains("  prometheus  axon")
+            && table.contains("  -  /ipv4/127.0.0.1:8091")
+            && table.contains("  v221  not serving"),
+        "{table}"
+    );
     assert!(
         table.contains(
             "stake in alpha of netuid 27 (local devnet: one stake number per neuron, no TAO stake)"

@@ -8,6 +8,7 @@
 mod support;
 
 mod architecture;
+mod auto_register;
 mod bench_cli;
 mod chain_decode;
 mod chain_extrinsics;

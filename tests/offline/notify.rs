@@ -1,7 +1,8 @@
 //! `sn27 run` as a `Type=notify` service, against a fake systemd: a datagram socket named in
 //! `NOTIFY_SOCKET`. READY once serving, WATCHDOG pings at the asked pace (none while the
 //! process is stopped), RELOADING and READY around a SIGHUP that applies what can change live
-//! and names what cannot, STOPPING and a clean exit on SIGTERM. Runs a validator on the devnet
+//! and names what cannot, STOPPING and a clean exit on SIGTERM; and its metrics and status
+//! endpoint, read by `sn27 status`. Runs a validator on the devnet
 //! (no miners: no Docker needed).
 
 use std::os::unix::net::UnixDatagram;
@@ -35,6 +36,18 @@ fn receive_until(
     messages
 }
 
+/// The body of `GET path` on loopback `port`.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
 #[test]
 fn the_service_speaks_sd_notify() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,7 +65,13 @@ fn the_service_speaks_sd_notify() {
         )
         .unwrap()
     };
-    write(27, "[log]\nfilter = \"info\"\n");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n");
+    write(27, &format!("[log]\nfilter = \"info\"\n{metrics}"));
     let c = config.to_str().unwrap();
     sn27_ok(&["--config", c, "devnet", "init", "--block-time", "1"]);
     sn27_ok(&[
@@ -109,6 +128,19 @@ fn the_service_speaks_sd_notify() {
         "{ready:?}\n{}",
         log_text()
     );
+    // The metrics and the status the running service serves.
+    let text = http_get(metrics_port, "/metrics");
+    assert!(
+        text.contains("sn27_build_info{role=\"validator\"")
+            && text.contains("sn27_chain_calls_total{call=\"metagraph\",outcome=\"ok\"}"),
+        "{text}"
+    );
+    let out = crate::support::sn27(&["--config", c, "status", "--json"], &[]);
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let status: serde_json::Value = serde_json::from_str(&crate::support::stdout(&out)).unwrap();
+    assert_eq!(status["role"], "validator");
+    assert_eq!(status["hotkey"], show["hotkey"]);
+
     // Pings every 0.2 s while alive.
     let pings = receive_until(&socket, Duration::from_secs(2), |_| false);
     assert!(
@@ -127,7 +159,7 @@ fn the_service_speaks_sd_notify() {
     // A reload applies the filter and the validator's settings, and names what waits.
     write(
         28,
-        "[log]\nfilter = \"debug\"\n[validator]\nweights_interval_blocks = 7\n",
+        &format!("[log]\nfilter = \"debug\"\n[validator]\nweights_interval_blocks = 7\n{metrics}"),
     );
     // netuid 28 is not a devnet subnet, which only matters after a restart.
     kill(pid, Signal::SIGHUP).unwrap();

@@ -6,7 +6,7 @@ use scale_info::{TypeDef, TypeDefPrimitive};
 use serde_json::Value as Json;
 use sn27::chain::subtensor::Subtensor;
 use sn27::chain::timelock::{self, reveal_round};
-use sn27::chain::{AxonInfo, Chain, ChainError, ServeOutcome};
+use sn27::chain::{publish_prometheus, AxonInfo, Chain, ChainError, PrometheusInfo, ServeOutcome};
 use sn27::keys::Keypair;
 use sn27::validator::reveal::{submit_weights, RevealStore, WeightsOutcome};
 use std::time::Duration;
@@ -48,6 +48,16 @@ async fn reads_decode_from_a_node_serving_real_metadata() {
         assert_eq!(m.hotkey, f.miner.public());
         assert_eq!(m.axon.ip_addr(), Some("10.0.0.2".parse().unwrap()));
         assert_eq!((m.axon.port, m.axon.version), (8091, 183));
+        // NeuronInfoLite.prometheus_info, every field, by name.
+        assert_eq!(v.prometheus, validator_prometheus(), "spec {spec}");
+        assert_eq!(m.prometheus, PrometheusInfo::default());
+        // The access-check view carries the version miners gate validators on.
+        let snapshot = metagraph.snapshot();
+        let seen = |key| snapshot.neuron(key).unwrap().prometheus_version;
+        assert_eq!(
+            (seen(&f.validator.public()), seen(&f.miner.public())),
+            (221, 0)
+        );
 
         let h = chain.hyperparameters(27).await.unwrap();
         assert_eq!(
@@ -239,6 +249,89 @@ async fn writes_are_signed_submitted_and_refusals_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_is_served_by_the_hotkey_and_skipped_when_unchanged() {
+    for spec in [343, 365, 393] {
+        let f = fixture(spec).await;
+        let chain = connect(f.addr).await;
+
+        // What the chain holds already (version, address, port, type): nothing is sent.
+        let current = validator_prometheus();
+        let same = PrometheusInfo::for_address("203.0.113.1".parse().unwrap(), 8091, 221);
+        assert_eq!(
+            publish_prometheus(&chain, &f.validator, 27, same)
+                .await
+                .unwrap(),
+            ServeOutcome::Unchanged,
+            "spec {spec}"
+        );
+        assert!(f.node.lock().unwrap().submitted.is_empty());
+
+        // A new version goes out as serve_prometheus, signed by the hotkey, with the runtime's
+        // argument order.
+        let newer = PrometheusInfo {
+            version: 240,
+            ..current
+        };
+        let outcome = publish_prometheus(&chain, &f.validator, 27, newer)
+            .await
+            .unwrap();
+        assert_eq!(outcome, ServeOutcome::Served { block: 1001 });
+        let v6 = PrometheusInfo::for_address("2001:db8::7".parse().unwrap(), 9100, 240);
+        chain.serve_prometheus(&f.validator, 27, v6).await.unwrap();
+        {
+            let node = f.node.lock().unwrap();
+            let sent = &node.submitted;
+            assert_eq!(sent.len(), 2, "spec {spec}");
+            for (s, nonce) in sent.iter().zip(0..) {
+                assert_eq!(s.call, "serve_prometheus", "spec {spec}");
+                assert_eq!(s.signer, f.validator.public().0, "the hotkey signs");
+                assert_eq!(s.nonce, nonce);
+            }
+            assert_eq!(
+                sent[0].args,
+                [vec![27], vec![240], vec![current.ip], vec![8091], vec![4]],
+                "spec {spec}: netuid, version, ip, port, ip_type"
+            );
+            assert_eq!(
+                sent[1].args,
+                [vec![27], vec![240], vec![v6.ip], vec![9100], vec![6]],
+                "spec {spec}"
+            );
+        }
+
+        // The chain's refusals come back by name; an unregistered hotkey is refused before
+        // anything is sent.
+        f.node
+            .lock()
+            .unwrap()
+            .verdicts
+            .push_back(Some("ServingRateLimitExceeded"));
+        let refused = chain
+            .serve_prometheus(&f.validator, 27, newer)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.dispatch_error(), Some("ServingRateLimitExceeded"));
+        assert!(
+            refused.to_string().starts_with(
+                "serve_prometheus refused by the chain (ServingRateLimitExceeded): served too \
+                 recently"
+            ),
+            "{refused}"
+        );
+        let stranger = Keypair::from_secret_bytes(&[5; 32]).unwrap();
+        let unknown = publish_prometheus(&chain, &stranger, 27, newer)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            unknown.dispatch_error(),
+            Some("HotKeyNotRegisteredInNetwork")
+        );
+        assert_eq!(f.node.lock().unwrap().submitted.len(), 3);
+        f.handle.stop().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_before_inclusion_are_named_with_the_fix() {
     let f = fixture(393).await;
     let chain = connect(f.addr).await;
@@ -403,7 +496,7 @@ async fn serve_axon_command_refuses_private_addresses_and_names_rejections() {
     assert!(cli
         .ok(&["serve-axon"])
         .await
-        .contains("axon /ipv4/203.0.113.9:8091 (v183) published at block 1001"));
+        .contains("axon /ipv4/203.0.113.9:8091 (v221) published at block 1001"));
     f.handle.stop().unwrap();
 }
 
@@ -770,12 +863,23 @@ async fn chain_info_and_metagraph_commands_read_a_node() {
     assert_eq!(json["neurons"][0]["alpha_stake"], alpha);
     assert_eq!(json["neurons"][0]["tao_stake"], tao);
     assert_eq!(json["neurons"][0]["total_stake"], total);
+    let prometheus = validator_prometheus();
+    assert_eq!(
+        json["neurons"][0]["prometheus"],
+        serde_json::json!({"block": 990, "version": 221, "ip": prometheus.ip,
+            "port": 8091, "ip_type": 4})
+    );
+    assert_eq!(json["neurons"][1]["prometheus"]["version"], 0);
     let table = cli.run(&["metagraph"]).await;
     let text = crate::support::stdout(&table);
     assert!(
         text.contains("stake (alpha)") && !text.contains("(TAO)"),
         "{text}"
     );
+    let rows: Vec<&str> = text.lines().skip(2).collect();
+    assert!(rows[0].contains("  prometheus  axon"), "{text}");
+    assert!(rows[1].contains("  v221  not serving"), "{text}");
+    assert!(rows[2].contains("  -  /ipv4/10.0.0.2:8091"), "{text}");
     assert!(text.contains("5180.000"), "the total: {text}");
     f.handle.stop().unwrap();
 }

@@ -270,7 +270,7 @@ async fn query_command_prints_the_answer() {
         .unwrap();
     let axon = start_miner_axon(
         MinerConfig::default(),
-        vec![neuron(0, &key.ss58(), 2000.0, false)],
+        vec![neuron(0, &key.ss58(), 20_000.0, false)],
         Limits::default(),
     )
     .await;

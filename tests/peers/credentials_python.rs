@@ -17,6 +17,7 @@ fn python_validator_opens_our_blob() {
         username: "root".into(),
         password: "Zx9-kLm2_Qw8eRt5".into(),
         port: 4444,
+        external_user_ports: Default::default(),
         version: 183,
         host_key_fingerprint: Some("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".into()),
     };

@@ -21,7 +21,7 @@ use serde_json::{json, Value as Json};
 use sn27::chain::extrinsic::SubtensorConfig;
 use sn27::chain::metadata::RuntimeCatalogue;
 use sn27::chain::subtensor::Subtensor;
-use sn27::chain::AxonInfo;
+use sn27::chain::{AxonInfo, PrometheusInfo};
 use sn27::keys::{Keypair, PublicKey};
 use subxt::ext::scale_value::{self, Composite, Primitive, Value, ValueDef};
 use subxt::Metadata;
@@ -603,7 +603,17 @@ pub fn upgrade(node: &Shared, spec: u32) {
     node.upgrades.send_replace(spec);
 }
 
-/// A neuron as `NeuronInfoLite` of this runtime.
+/// The prometheus info the fixture's validator (uid 0) published at block 990; other uids
+/// have none.
+pub fn validator_prometheus() -> PrometheusInfo {
+    PrometheusInfo {
+        block: 990,
+        ..PrometheusInfo::for_address("203.0.113.1".parse().unwrap(), 8091, 221)
+    }
+}
+
+/// A neuron as `NeuronInfoLite` of this runtime; uid 0 is a validator with a permit and
+/// [`validator_prometheus`].
 pub fn neuron(
     runtime: &Runtime,
     uid: u16,
@@ -631,6 +641,18 @@ pub fn neuron(
         ("placeholder1", Value::u128(0)),
         ("placeholder2", Value::u128(0)),
     ]);
+    let prometheus = if uid == 0 {
+        validator_prometheus()
+    } else {
+        PrometheusInfo::default()
+    };
+    let prometheus_value = Value::named_composite([
+        ("block", Value::u128(prometheus.block.into())),
+        ("version", Value::u128(prometheus.version.into())),
+        ("ip", Value::u128(prometheus.ip)),
+        ("port", Value::u128(prometheus.port.into())),
+        ("ip_type", Value::u128(prometheus.ip_type.into())),
+    ]);
     for (name, new) in [
         ("hotkey", Value::from_bytes(hotkey.0)),
         ("coldkey", Value::from_bytes([9u8; 32])),
@@ -638,6 +660,7 @@ pub fn neuron(
         ("netuid", Value::u128(27)),
         ("active", Value::bool(true)),
         ("axon_info", axon_value),
+        ("prometheus_info", prometheus_value),
         (
             "stake",
             Value::unnamed_composite([Value::unnamed_composite([

@@ -9,6 +9,41 @@ pub mod pog;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// A port free now, from the kernel's ephemeral range.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `n` distinct ports free now on every interface, taken below the ephemeral range
+/// (32768–60999) so that no outgoing connection of the test can take one before a container
+/// publishes it.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 1000) as u16 * 10,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            port < 32_000,
+            "no free ports left below the ephemeral range"
+        );
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
 /// Runs the `sn27` binary with `args`, no inherited `SN27_*` variables, and `env` added.
 pub fn sn27(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
@@ -104,6 +139,7 @@ pub fn neuron(uid: u16, hotkey: &str, stake: f64, permit: bool) -> sn27::metagra
         coldkey: hotkey,
         stake,
         validator_permit: permit,
+        prometheus_version: 0,
     }
 }
 

@@ -24,7 +24,8 @@ impl Devnet {
     }
 
     /// Changes one subnet parameter (admin command), as a subnet owner or sudo would. Booleans
-    /// take `true`/`false`, `burn` and `stake_threshold` TAO, the others integers.
+    /// take `true`/`false`, `burn` and `stake_threshold` TAO, `owner_hotkey` an ss58 address
+    /// (the subnet owner's hotkey), the others integers.
     pub async fn set_hyperparameter(
         &self,
         netuid: u16,
@@ -32,6 +33,21 @@ impl Devnet {
         value: &str,
     ) -> Result<(), ChainError> {
         let invalid = |why: &str| ChainError::Invalid(format!("{name} = {value:?}: {why}"));
+        if name == "owner_hotkey" {
+            let hotkey = PublicKey::from_ss58(value).map_err(|e| invalid(&e.to_string()))?;
+            let path = self.path.clone();
+            return self
+                .write(move |tx, _| {
+                    storage::read_hyperparameters(tx, &path, netuid)?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO subnet_owners VALUES (?1, ?2)",
+                        params![netuid, hotkey.0.to_vec()],
+                    )
+                    .map_err(|e| storage(&path, e))?;
+                    Ok(())
+                })
+                .await;
+        }
         let (column, number): (&'static str, i64) = match name {
             "commit_reveal" | "registration_allowed" => {
                 let flag: bool = value.parse().map_err(|_| invalid("expected true or false"))?;
@@ -67,7 +83,8 @@ impl Devnet {
                 return Err(ChainError::Invalid(format!(
                     "unknown parameter {name:?}; one of: tempo, weights_rate_limit, serving_rate_limit, \
                      weights_version_key, commit_reveal, commit_reveal_period, min_allowed_weights, \
-                     max_weights_limit, max_validators, max_uids, burn, stake_threshold, registration_allowed"
+                     max_weights_limit, max_validators, max_uids, burn, stake_threshold, registration_allowed, \
+                     owner_hotkey"
                 )))
             }
         };

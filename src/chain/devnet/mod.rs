@@ -5,10 +5,11 @@
 //! the block number follows the wall clock from genesis at the configured block time. The calls
 //! sn27 uses apply the same checks, rate limits, burn and version-key rules as the subtensor
 //! pallet (`bittensor-wire.md` §5.4–5.6), with one deliberate difference: loopback and private
-//! axon addresses are accepted, so everything can run on one box. Signatures are not checked:
-//! the devnet trusts the processes on its own machine. Stake is one number per neuron, with no
-//! liquidity pool and no root network: it reads as alpha on the subnet (1 TAO staked = 1
-//! alpha), TAO stake 0, and that alpha is the total the checks count.
+//! axon and prometheus addresses are accepted, so everything can run on one box. Signatures are
+//! not checked: the devnet trusts the processes on its own machine. Stake is one number per
+//! neuron, with no liquidity pool and no root network: it reads as alpha on the subnet (1 TAO
+//! staked = 1 alpha), TAO stake 0, and that alpha is the total the checks count. A database
+//! made by an older sn27 gains the columns added since when it is opened.
 //!
 //! - `rules`: the pallet's checks as pure functions (what is allowed, and each refusal's
 //!   error name);
@@ -27,7 +28,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::types::{
-    AxonInfo, ChainStatus, Hyperparameters, Metagraph, ServeOutcome, TimelockPlan, WeightRows,
+    AxonInfo, ChainStatus, Hyperparameters, Metagraph, PrometheusInfo, ServeOutcome, TimelockPlan,
+    WeightRows,
 };
 use super::{Chain, ChainError};
 use crate::keys::{Keypair, PublicKey};
@@ -132,7 +134,7 @@ impl Devnet {
                 path.display()
             )));
         }
-        let connection = open_connection(path)?;
+        let mut connection = open_connection(path)?;
         let meta = |key: &str| -> Result<u64, ChainError> {
             connection
                 .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
@@ -143,6 +145,7 @@ impl Devnet {
         };
         let genesis_ms = meta("genesis_ms")?;
         let block_time_ms = meta("block_time_ms")?.max(1);
+        storage::upgrade(&mut connection, path)?;
         Ok(Devnet {
             path: path.to_owned(),
             connection: Arc::new(Mutex::new(connection)),
@@ -302,6 +305,29 @@ impl Chain for Devnet {
         .await
     }
 
+    async fn serve_prometheus(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        info: PrometheusInfo,
+    ) -> Result<ServeOutcome, ChainError> {
+        let (path, hotkey) = (self.path.clone(), hotkey.public());
+        self.write(move |tx, block| {
+            let h = read_hyperparameters(tx, &path, netuid)?;
+            let uid = storage::uid_of(tx, &path, netuid, &hotkey)?;
+            let last = match uid {
+                Some(uid) => storage::prometheus_block(tx, &path, netuid, uid)?,
+                None => 0,
+            };
+            let uid = rules::serve_prometheus(&h, netuid, &hotkey, uid, &info, last, block)?;
+            // As for axons, block 0 reads as "never served".
+            let served_at = block.max(1);
+            storage::record_prometheus(tx, &path, netuid, uid, &info, served_at)?;
+            Ok(ServeOutcome::Served { block: served_at })
+        })
+        .await
+    }
+
     async fn set_weights(
         &self,
         hotkey: &Keypair,
@@ -417,6 +443,15 @@ impl Chain for Devnet {
             // A subnet that does not exist is an error, not an empty list.
             read_hyperparameters(tx, &path, netuid)?;
             storage::all_weights(tx, &path, netuid)
+        })
+        .await
+    }
+
+    async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<PublicKey>, ChainError> {
+        let path = self.path.clone();
+        self.read(move |tx, _| {
+            read_hyperparameters(tx, &path, netuid)?;
+            storage::subnet_owner(tx, &path, netuid)
         })
         .await
     }

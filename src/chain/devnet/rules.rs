@@ -1,14 +1,14 @@
 //! The subtensor pallet's rules for the calls sn27 makes, as pure functions
-//! (`bittensor-wire.md` §5.4–5.6): each takes what storage holds and the call's arguments, and
+//! (`bittensor-wire.md` §5.4–5.7): each takes what storage holds and the call's arguments, and
 //! either allows the call or refuses it with the pallet's error name and plain words. The
 //! devnet's storage layer reads, asks these, and writes; nothing here touches a database.
 //!
-//! One deliberate difference from the pallet: loopback and private axon addresses are allowed,
-//! so that a miner and a validator can run on one box.
+//! One deliberate difference from the pallet: loopback and private axon and prometheus
+//! addresses are allowed, so that a miner and a validator can run on one box.
 
 use std::collections::HashSet;
 
-use crate::chain::types::{tao, AxonInfo, Hyperparameters, NeuronInfo};
+use crate::chain::types::{tao, AxonInfo, Hyperparameters, NeuronInfo, PrometheusInfo};
 use crate::chain::ChainError;
 use crate::keys::PublicKey;
 
@@ -112,22 +112,69 @@ pub(super) fn serve_axon(
     block: u64,
 ) -> Result<u16, ChainError> {
     let call = "serve_axon";
-    let uid = uid.ok_or_else(|| {
+    let uid = serving_uid(call, netuid, hotkey, uid)?;
+    // The pallet lets an axon be served at address 0 ("for testing purposes").
+    serving_address(call, axon.ip_type, axon.ip, true)?;
+    serving_port(call, axon.port)?;
+    serving_rate_limit(call, "axon", h, last_served, block)?;
+    Ok(uid)
+}
+
+/// `serve_prometheus` by the neuron `uid` (if registered) whose prometheus info was last
+/// served at `last_served` (0: never); the rate limit is counted apart from the axon's. The
+/// checks come in the pallet's order, which looks at the address before the registration,
+/// and unlike an axon's the address may not be 0.
+pub(super) fn serve_prometheus(
+    h: &Hyperparameters,
+    netuid: u16,
+    hotkey: &PublicKey,
+    uid: Option<u16>,
+    info: &PrometheusInfo,
+    last_served: u64,
+    block: u64,
+) -> Result<u16, ChainError> {
+    let call = "serve_prometheus";
+    serving_address(call, info.ip_type, info.ip, false)?;
+    let uid = serving_uid(call, netuid, hotkey, uid)?;
+    serving_rate_limit(call, "prometheus", h, last_served, block)?;
+    serving_port(call, info.port)?;
+    Ok(uid)
+}
+
+/// A serve call's signer must hold a uid on the subnet.
+fn serving_uid(
+    call: &'static str,
+    netuid: u16,
+    hotkey: &PublicKey,
+    uid: Option<u16>,
+) -> Result<u16, ChainError> {
+    uid.ok_or_else(|| {
         dispatch(
             call,
             "HotKeyNotRegisteredInNetwork",
             format!("hotkey {hotkey} is not registered on netuid {netuid}"),
         )
-    })?;
-    if axon.ip_type != 4 && axon.ip_type != 6 {
+    })
+}
+
+/// The pallet's address checks (`is_valid_ip_type`, `is_valid_ip_address`), loopback aside:
+/// the devnet accepts it (module doc).
+fn serving_address(
+    call: &'static str,
+    ip_type: u8,
+    ip: u128,
+    allow_zero: bool,
+) -> Result<(), ChainError> {
+    if ip_type != 4 && ip_type != 6 {
         return Err(dispatch(
             call,
             "InvalidIpType",
-            format!("ip type {} is neither 4 nor 6", axon.ip_type),
+            format!("ip type {ip_type} is neither 4 nor 6"),
         ));
     }
-    if (axon.ip_type == 4 && axon.ip >= u128::from(u32::MAX))
-        || (axon.ip_type == 6 && axon.ip == u128::MAX)
+    if (ip == 0 && !allow_zero)
+        || (ip_type == 4 && ip >= u128::from(u32::MAX))
+        || (ip_type == 6 && ip == u128::MAX)
     {
         return Err(dispatch(
             call,
@@ -135,9 +182,25 @@ pub(super) fn serve_axon(
             "the address is not a valid IP",
         ));
     }
-    if axon.port == 0 {
+    Ok(())
+}
+
+fn serving_port(call: &'static str, port: u16) -> Result<(), ChainError> {
+    if port == 0 {
         return Err(dispatch(call, "InvalidPort", "port 0 cannot be served"));
     }
+    Ok(())
+}
+
+/// `ServingRateLimit` blocks between two serves of the same kind (`what`: axon or
+/// prometheus); 0 turns it off, and a first serve (`last_served` 0) always passes.
+fn serving_rate_limit(
+    call: &'static str,
+    what: &str,
+    h: &Hyperparameters,
+    last_served: u64,
+    block: u64,
+) -> Result<(), ChainError> {
     if h.serving_rate_limit > 0
         && last_served > 0
         && block.saturating_sub(last_served) < h.serving_rate_limit
@@ -146,10 +209,10 @@ pub(super) fn serve_axon(
         return Err(dispatch(
             call,
             "ServingRateLimitExceeded",
-            format!("axon served too recently: wait {wait} blocks"),
+            format!("{what} served too recently: wait {wait} blocks"),
         ));
     }
-    Ok(uid)
+    Ok(())
 }
 
 /// A weights call: `set_weights` (`direct`) or a reveal (whose commit was rate-limited).
@@ -416,6 +479,7 @@ mod tests {
             last_update,
             registered_at: 0,
             axon: AxonInfo::default(),
+            prometheus: Default::default(),
             incentive: None,
             emission: None,
             trust: None,
@@ -590,6 +654,9 @@ mod tests {
                 name
             );
         }
+        // An axon may be served at address 0 (the pallet allows it for testing).
+        let zero = AxonInfo { ip: 0, ..good };
+        assert!(serve_axon(&h, 27, &hotkey, Some(4), &zero, 0, block).is_ok());
         // Exactly at the rate limit it is allowed again.
         assert!(serve_axon(
             &h,
@@ -601,6 +668,102 @@ mod tests {
             block
         )
         .is_ok());
+    }
+
+    #[test]
+    fn serve_prometheus_refusals() {
+        let h = default_hyperparameters();
+        let hotkey = key();
+        let good = PrometheusInfo::for_address("203.0.113.5".parse().unwrap(), 8091, 221);
+        assert_eq!(
+            serve_prometheus(&h, 27, &hotkey, Some(4), &good, 0, 10).unwrap(),
+            4
+        );
+        let block = 1000;
+        let cases = [
+            (None, good, 0, "HotKeyNotRegisteredInNetwork"),
+            (
+                Some(4),
+                PrometheusInfo { ip_type: 5, ..good },
+                0,
+                "InvalidIpType",
+            ),
+            (
+                Some(4),
+                PrometheusInfo {
+                    ip: u128::from(u32::MAX),
+                    ..good
+                },
+                0,
+                "InvalidIpAddress",
+            ),
+            // Unlike an axon, a prometheus endpoint may not be at address 0.
+            (
+                Some(4),
+                PrometheusInfo { ip: 0, ..good },
+                0,
+                "InvalidIpAddress",
+            ),
+            (
+                Some(4),
+                PrometheusInfo {
+                    ip_type: 6,
+                    ip: u128::MAX,
+                    ..good
+                },
+                0,
+                "InvalidIpAddress",
+            ),
+            (
+                Some(4),
+                PrometheusInfo { port: 0, ..good },
+                0,
+                "InvalidPort",
+            ),
+            (
+                Some(4),
+                good,
+                block - h.serving_rate_limit + 1,
+                "ServingRateLimitExceeded",
+            ),
+            // The pallet checks the address before the registration.
+            (
+                None,
+                PrometheusInfo { ip_type: 5, ..good },
+                0,
+                "InvalidIpType",
+            ),
+        ];
+        for (uid, info, last, name) in cases {
+            assert_eq!(
+                refused(serve_prometheus(&h, 27, &hotkey, uid, &info, last, block)),
+                name,
+                "{info:?}, last served {last}"
+            );
+        }
+        let wait = serve_prometheus(&h, 27, &hotkey, Some(4), &good, block - 10, block)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wait.contains("prometheus served too recently: wait 40 blocks"),
+            "{wait}"
+        );
+        // Exactly at the rate limit it is allowed again; a limit of 0 is no limit.
+        let last = block - h.serving_rate_limit;
+        assert!(serve_prometheus(&h, 27, &hotkey, Some(4), &good, last, block).is_ok());
+        let unlimited = Hyperparameters {
+            serving_rate_limit: 0,
+            ..h.clone()
+        };
+        assert!(serve_prometheus(&unlimited, 27, &hotkey, Some(4), &good, block, block).is_ok());
+        // Loopback and private addresses are accepted on the devnet, as for axons.
+        for ip in ["127.0.0.1", "10.0.0.2", "::1"] {
+            let local = PrometheusInfo::for_address(ip.parse().unwrap(), 8091, 221);
+            assert!(
+                serve_prometheus(&h, 27, &hotkey, Some(4), &local, 0, block).is_ok(),
+                "{ip}"
+            );
+        }
     }
 
     #[test]

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::rules;
-use crate::chain::types::{AxonInfo, Hyperparameters, NeuronInfo, WeightRows};
+use crate::chain::types::{AxonInfo, Hyperparameters, NeuronInfo, PrometheusInfo, WeightRows};
 use crate::chain::ChainError;
 use crate::keys::PublicKey;
 
@@ -27,6 +27,9 @@ CREATE TABLE neurons (
     axon_ip TEXT NOT NULL DEFAULT '0', axon_port INTEGER NOT NULL DEFAULT 0,
     axon_ip_type INTEGER NOT NULL DEFAULT 0, axon_protocol INTEGER NOT NULL DEFAULT 0,
     axon_p1 INTEGER NOT NULL DEFAULT 0, axon_p2 INTEGER NOT NULL DEFAULT 0,
+    prometheus_block INTEGER NOT NULL DEFAULT 0, prometheus_version INTEGER NOT NULL DEFAULT 0,
+    prometheus_ip TEXT NOT NULL DEFAULT '0', prometheus_port INTEGER NOT NULL DEFAULT 0,
+    prometheus_ip_type INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (netuid, uid), UNIQUE (netuid, hotkey));
 CREATE TABLE commits (
     netuid INTEGER NOT NULL, hotkey BLOB NOT NULL, hash BLOB NOT NULL, epoch INTEGER NOT NULL,
@@ -34,7 +37,76 @@ CREATE TABLE commits (
 CREATE TABLE weights (
     netuid INTEGER NOT NULL, uid INTEGER NOT NULL, dests TEXT NOT NULL, vals TEXT NOT NULL,
     version_key INTEGER NOT NULL, block INTEGER NOT NULL, PRIMARY KEY (netuid, uid));
+CREATE TABLE subnet_owners (netuid INTEGER PRIMARY KEY, hotkey BLOB NOT NULL);
 ";
+
+/// Columns of `neurons` added after the first devnets were made, with their definitions:
+/// [`upgrade`] adds those a database lacks.
+const ADDED_NEURON_COLUMNS: &[(&str, &str)] = &[
+    ("prometheus_block", "INTEGER NOT NULL DEFAULT 0"),
+    ("prometheus_version", "INTEGER NOT NULL DEFAULT 0"),
+    ("prometheus_ip", "TEXT NOT NULL DEFAULT '0'"),
+    ("prometheus_port", "INTEGER NOT NULL DEFAULT 0"),
+    ("prometheus_ip_type", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// Brings a devnet made by an older sn27 up to [`SCHEMA`]: adds the columns it lacks, with
+/// their defaults (nothing served), and the subnet owners' table. A current database is only read; otherwise the columns
+/// are looked at again and added in one immediate transaction, so two processes opening the
+/// same old file do not both add one.
+pub(super) fn upgrade(connection: &mut Connection, path: &Path) -> Result<(), ChainError> {
+    let missing = |present: &[String]| -> Vec<&(&str, &str)> {
+        ADDED_NEURON_COLUMNS
+            .iter()
+            .filter(|(column, _)| !present.iter().any(|name| name == column))
+            .collect()
+    };
+    if missing(&neuron_columns(connection, path)?).is_empty() && has_owners_table(connection, path)?
+    {
+        return Ok(());
+    }
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| storage(path, e))?;
+    for (column, definition) in missing(&neuron_columns(&tx, path)?) {
+        tx.execute_batch(&format!(
+            "ALTER TABLE neurons ADD COLUMN {column} {definition}"
+        ))
+        .map_err(|e| storage(path, format!("adding column {column}: {e}")))?;
+    }
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS subnet_owners (netuid INTEGER PRIMARY KEY, hotkey BLOB NOT NULL)",
+    )
+    .map_err(|e| storage(path, format!("adding table subnet_owners: {e}")))?;
+    tx.commit().map_err(|e| storage(path, e))
+}
+
+/// Whether the subnet owners' table (added after the first devnets) exists.
+fn has_owners_table(conn: &Connection, path: &Path) -> Result<bool, ChainError> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'subnet_owners'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(|e| storage(path, e))
+}
+
+/// The column names of `neurons`; a database without that table is not a devnet.
+fn neuron_columns(conn: &Connection, path: &Path) -> Result<Vec<String>, ChainError> {
+    let mut statement = conn
+        .prepare("SELECT name FROM pragma_table_info('neurons')")
+        .map_err(|e| storage(path, e))?;
+    let names: Vec<String> = statement
+        .query_map([], |r| r.get(0))
+        .map_err(|e| storage(path, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| storage(path, e))?;
+    if names.is_empty() {
+        return Err(storage(path, "not a devnet database (no neurons table)"));
+    }
+    Ok(names)
+}
 
 /// A storage failure, naming the database file.
 pub(super) fn storage(path: &Path, error: impl std::fmt::Display) -> ChainError {
@@ -53,6 +125,29 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, ChainError> {
         .pragma_update(None, "journal_mode", "WAL")
         .map_err(|e| storage(path, e))?;
     Ok(connection)
+}
+
+/// The subnet owner's hotkey, if one was set.
+pub(super) fn subnet_owner(
+    conn: &Connection,
+    path: &Path,
+    netuid: u16,
+) -> Result<Option<PublicKey>, ChainError> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT hotkey FROM subnet_owners WHERE netuid = ?1",
+            [netuid],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| storage(path, e))?;
+    bytes
+        .map(|b| {
+            <[u8; 32]>::try_from(b.as_slice())
+                .map(PublicKey)
+                .map_err(|_| storage(path, "a subnet owner hotkey is not 32 bytes"))
+        })
+        .transpose()
 }
 
 /// Creates a subnet with hyperparameters `h`.
@@ -125,6 +220,50 @@ pub(super) fn axon_block(
     let block: i64 = tx
         .query_row(
             "SELECT axon_block FROM neurons WHERE netuid = ?1 AND uid = ?2",
+            params![netuid, uid],
+            |r| r.get(0),
+        )
+        .map_err(|e| storage(path, e))?;
+    Ok(block as u64)
+}
+
+/// Records prometheus info served at `block` by `uid`.
+pub(super) fn record_prometheus(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    uid: u16,
+    info: &PrometheusInfo,
+    block: u64,
+) -> Result<(), ChainError> {
+    tx.execute(
+        "UPDATE neurons SET prometheus_block = ?1, prometheus_version = ?2, prometheus_ip = ?3,
+                prometheus_port = ?4, prometheus_ip_type = ?5
+         WHERE netuid = ?6 AND uid = ?7",
+        params![
+            block as i64,
+            info.version,
+            info.ip.to_string(),
+            info.port,
+            info.ip_type,
+            netuid,
+            uid
+        ],
+    )
+    .map_err(|e| storage(path, e))?;
+    Ok(())
+}
+
+/// The block `uid` last served its prometheus info at (0: never).
+pub(super) fn prometheus_block(
+    tx: &Transaction,
+    path: &Path,
+    netuid: u16,
+    uid: u16,
+) -> Result<u64, ChainError> {
+    let block: i64 = tx
+        .query_row(
+            "SELECT prometheus_block FROM neurons WHERE netuid = ?1 AND uid = ?2",
             params![netuid, uid],
             |r| r.get(0),
         )
@@ -402,7 +541,9 @@ pub(super) fn read_neurons(
     let mut statement = conn
         .prepare(
             "SELECT uid, hotkey, coldkey, stake, registered_at, last_update, axon_block,
-                    axon_version, axon_ip, axon_port, axon_ip_type, axon_protocol, axon_p1, axon_p2
+                    axon_version, axon_ip, axon_port, axon_ip_type, axon_protocol, axon_p1, axon_p2,
+                    prometheus_block, prometheus_version, prometheus_ip, prometheus_port,
+                    prometheus_ip_type
              FROM neurons WHERE netuid = ?1 ORDER BY uid",
         )
         .map_err(|e| storage(path, e))?;
@@ -429,6 +570,13 @@ pub(super) fn read_neurons(
                     protocol: r.get(11)?,
                     placeholder1: r.get(12)?,
                     placeholder2: r.get(13)?,
+                },
+                prometheus: PrometheusInfo {
+                    block: r.get::<_, i64>(14)? as u64,
+                    version: r.get(15)?,
+                    ip: r.get::<_, String>(16)?.parse().unwrap_or(0),
+                    port: r.get(17)?,
+                    ip_type: r.get(18)?,
                 },
                 incentive: None,
                 emission: None,
