@@ -35,8 +35,9 @@ Options:
   --with-docker           also install Docker (docker.io) and let the sn27 user use it
   --with-nvidia-toolkit   also install the NVIDIA container toolkit and configure Docker
                           for it (GPU miners; adds NVIDIA's apt repository)
-  --with-firewall         also open the configured ports (axon, and a miner's SSH port)
-                          with ufw or firewalld
+  --with-firewall         also open the configured ports (axon, and a miner's SSH and
+                          user ports) with ufw or firewalld; with --root, a dry run shows
+                          the rules for DIR's configuration
   -h, --help              this text
 EOF
 }
@@ -359,11 +360,12 @@ if [ "$with_nvidia" = true ]; then
 fi
 
 if [ "$with_firewall" = true ]; then
-  step "Open the configured ports in the firewall: the axon port, and a miner's SSH port for renters"
-  [ -z "$root" ] || die "--with-firewall changes the host's firewall and cannot be used with --root"
+  step "Open the configured ports in the firewall: the axon port, and for a miner the SSH port and the user ports ([miner] user_ports) that renters reach"
+  [ -z "$root" ] || [ "$dry_run" = true ] ||
+    die "--with-firewall changes the host's firewall and cannot be used with --root (except in a dry run)"
   ports=
   if [ "$dry_run" = true ] && [ ! -x "$sn27" ]; then
-    ports="8091 4444"
+    ports="8091 4444 27015 27016 27017 27018"
     note "(dry run: the ports would be read from $config; the example's are $ports)"
   else
     # The effective configuration (defaults, file, environment) as sn27 reads it.
@@ -372,12 +374,26 @@ if [ "$with_firewall" = true ]; then
       [ "$dry_run" = true ] || die "$config has problems (above); fix them, then run this again"
       note "(dry run: $config has problems, shown above; they must be fixed first)"
     fi
+    # [axon] port for either role; a miner's [miner] ssh_port and user_ports (an inline
+    # array, `user_ports = [27015, 27016]`, read across lines too).
     ports=$(echo "$effective" | awk '
-      /^\[/ { section = $0 }
-      /^role = / { role = $3 }
+      /^\[/ { section = $0; listing = 0; next }
+      section == "" && $1 == "role" { role = $3 }
       section == "[axon]" && $1 == "port" { print $3 }
       section == "[miner]" && $1 == "ssh_port" { ssh = $3 }
-      END { if (role == "\"miner\"" && ssh != "") print ssh }')
+      section == "[miner]" && $1 == "user_ports" { listing = 1; sub(/^[^=]*=/, "") }
+      listing {
+        last = index($0, "]") > 0
+        gsub(/[^0-9]+/, " ")
+        user = user " " $0
+        if (last) listing = 0
+      }
+      END {
+        if (role != "\"miner\"") exit
+        if (ssh != "") print ssh
+        n = split(user, numbers, " ")
+        for (i = 1; i <= n; i++) print numbers[i]
+      }')
   fi
   if command -v ufw >/dev/null 2>&1; then
     for port in $ports; do

@@ -8,8 +8,9 @@
 //! file) is then enabled and started: active after READY with its status line, in the journal
 //! under its identifier, reloaded with a changed filter, restarted by the watchdog when hung
 //! (SIGSTOP), stopped cleanly. A devnet miner then starts under the same sandbox and reaches
-//! the engine's Docker socket, mounted in, through the `docker` group. Installing again keeps
-//! the configuration; removal and purge keep the state.
+//! the engine's Docker socket, mounted in, through the `docker` group. Installing again
+//! changes nothing; an upgrade restarts the running service and keeps the configuration;
+//! removal and purge keep the state.
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -267,17 +268,45 @@ fn the_deb_runs_under_systemd_as_a_notify_service_with_watchdog_and_reload() {
         entries.contains("allocations reconciled with Docker"),
         "{entries}"
     );
-    assert_sandboxed(&container, &property(&container, "MainPID"));
-    container.sh("systemctl stop sn27");
-    assert_eq!(property(&container, "ExecMainStatus"), "0");
+    let miner_pid = property(&container, "MainPID");
+    assert_sandboxed(&container, &miner_pid);
 
-    // Installing again changes nothing and keeps the operator's configuration.
+    // Installing the same release again changes nothing: the running service and the
+    // operator's configuration stay.
     let again = container.sh("sh /install.sh /artifacts 2>&1");
     assert!(again.contains("kept as it was"), "{again}");
     assert!(container
         .sh("cat /etc/sn27/sn27.toml")
         .contains("role = \"miner\""));
-    assert_eq!(property(&container, "ActiveState"), "inactive");
+    assert_eq!(property(&container, "MainPID"), miner_pid);
+
+    // An upgrade (the same files as a newer version) restarts the running service on the new
+    // binary and keeps the configuration and the state.
+    container.sh("dpkg-deb -R /artifacts/sn27_*_amd64.deb /tmp/upgrade && \
+         sed -i 's/^Version: .*/Version: 0.1.0-99/' /tmp/upgrade/DEBIAN/control && \
+         dpkg-deb -Zgzip -z1 -b /tmp/upgrade /tmp/sn27_upgrade_amd64.deb > /dev/null && \
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+           -o Dpkg::Options::=--force-confold /tmp/sn27_upgrade_amd64.deb");
+    assert!(container
+        .sh("dpkg-query -W -f '${Version}' sn27")
+        .contains("0.1.0-99"));
+    let upgraded = wait_for(Duration::from_secs(60), || {
+        property(&container, "SubState") == "running"
+            && property(&container, "MainPID") != miner_pid
+    });
+    assert!(
+        upgraded,
+        "{}",
+        container.sh("journalctl -u sn27 --no-pager -o cat")
+    );
+    assert!(container
+        .sh("cat /etc/sn27/sn27.toml")
+        .contains("role = \"miner\""));
+    container.sh("test -f /var/lib/sn27/devnet.sqlite");
+
+    container.sh("systemctl stop sn27");
+    assert_eq!(property(&container, "Result"), "success");
+    assert_eq!(property(&container, "ExecMainStatus"), "0");
 
     // remove keeps the configuration and the state; purge removes the configuration only.
     container.sh("systemctl start sn27");

@@ -225,6 +225,10 @@ fn install_sh_dry_run_prints_the_plan_and_changes_nothing() {
     ] {
         assert!(plan.contains(expected), "no {expected:?} in:\n{plan}");
     }
+    // Nothing installed to ask: the example's ports, a miner's user ports among them.
+    for port in ["8091", "4444", "27015", "27016", "27017", "27018"] {
+        assert!(plan.contains(port), "no port {port} in:\n{plan}");
+    }
     // An unknown option is refused, not ignored.
     let (ok, out) = install_sh(&["--with-dockr"]);
     assert!(!ok && out.contains("unknown option --with-dockr"), "{out}");
@@ -258,6 +262,31 @@ fn install_sh_installs_into_a_scratch_root_and_again_changes_nothing() {
     assert!(version.starts_with("sn27 "), "{version}");
     assert!(out.contains("systemctl enable --now sn27"), "{out}");
 
+    // The firewall step reads the ports from the installed binary's effective configuration:
+    // the axon port, and for a miner the SSH port and the user ports (the example's defaults,
+    // then a miner's own).
+    let firewall = firewall_plan(root);
+    for port in [8091, 4444, 27015, 27016, 27017, 27018] {
+        assert!(
+            firewall.contains(&format!("$ ufw allow {port}/tcp")),
+            "no rule for {port}:\n{firewall}"
+        );
+    }
+    std::fs::write(
+        at("etc/sn27/sn27.toml"),
+        "role = \"miner\"\n[axon]\nport = 9100\n[miner]\nssh_port = 2200\n\
+         user_ports = [30001, 30002]\n",
+    )
+    .unwrap();
+    let firewall = firewall_plan(root);
+    for port in [9100, 2200, 30001, 30002] {
+        assert!(
+            firewall.contains(&format!("$ ufw allow {port}/tcp")),
+            "no rule for {port}:\n{firewall}"
+        );
+    }
+    assert_eq!(firewall.matches("$ ufw allow").count(), 4, "{firewall}");
+
     // Again, with an edited configuration: nothing is replaced, the configuration is kept.
     let edited = "role = \"validator\"\n";
     std::fs::write(at("etc/sn27/sn27.toml"), edited).unwrap();
@@ -274,6 +303,39 @@ fn install_sh_installs_into_a_scratch_root_and_again_changes_nothing() {
         std::fs::read_to_string(at("etc/sn27/sn27.toml")).unwrap(),
         edited
     );
+    // A validator needs its axon port only.
+    let firewall = firewall_plan(root);
+    assert!(firewall.contains("$ ufw allow 8091/tcp"), "{firewall}");
+    assert_eq!(firewall.matches("$ ufw allow").count(), 1, "{firewall}");
+}
+
+/// The plan of `install.sh --dry-run --root ROOT --with-firewall` for what is installed under
+/// `root`, with a `ufw` on PATH that the dry run must not call.
+fn firewall_plan(root: &Path) -> String {
+    let bin = tempfile::tempdir().unwrap();
+    let called = bin.path().join("called");
+    let ufw = bin.path().join("ufw");
+    std::fs::write(&ufw, format!("#!/bin/sh\ntouch {}\n", called.display())).unwrap();
+    std::fs::set_permissions(&ufw, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("sh")
+        .arg(repo().join("install.sh"))
+        .args(["--dry-run", "--with-firewall", "--root"])
+        .arg(root)
+        .arg(artifacts())
+        .env("PATH", path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let plan = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{plan}");
+    assert!(plan.contains("Open the configured ports"), "{plan}");
+    assert!(!called.exists(), "the dry run ran ufw:\n{plan}");
+    plan
 }
 
 /// A corrupted artifact is refused before anything is installed.
