@@ -1,5 +1,6 @@
 //! Tests against a real Docker engine (`tests/setup-docker.sh`): the miner renting containers,
-//! the reference validator's sequence, and the validator's Proof-of-GPU steps in containers.
+//! the reference validator's sequence, the validator's Proof-of-GPU steps in containers, and
+//! the packaged sn27 under systemd and on an older glibc (`tests/setup-packaging.sh`).
 //!
 //! One test binary per group keeps the suite's link time down; each file is one module.
 
@@ -10,4 +11,6 @@ mod bench_container;
 mod check;
 mod demo;
 mod miner_docker;
+mod packaging_old_glibc;
+mod packaging_systemd;
 mod validator_round;

@@ -21,6 +21,7 @@ mod devnet_cli;
 mod devnet_reveal;
 mod logging;
 mod notify;
+mod packaging;
 mod pog_proofs;
 mod subtensor_client;
 mod wire;
