@@ -322,7 +322,15 @@ fn firewall_plan(root: &Path) -> String {
         bin.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = std::process::Command::new("sh")
+    // The installed sn27 reads `SN27_*` variables as configuration and refuses unknown
+    // ones: the test harness's own (`SN27_TEST_*`) stay out of the operator's environment.
+    let mut install = std::process::Command::new("sh");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SN27_") {
+            install.env_remove(name);
+        }
+    }
+    let out = install
         .arg(repo().join("install.sh"))
         .args(["--dry-run", "--with-firewall", "--root"])
         .arg(root)
