@@ -7,10 +7,18 @@
 //! per second, p50/p99 latency, the server's resident memory, and the raw sr25519
 //! verifications per second of one core.
 //!
-//! Run: `cargo bench --bench axon_load` (needs `tests/setup-python.sh` to have built the venv).
+//! Then the same load against the real thing: a release `sn27 run` miner process on a local
+//! devnet (pinned to CPU 0, journal-free text logging to a file, metrics on), with the 16
+//! client keys registered and staked as validators there, so the miner's own caller policy,
+//! metagraph, engine and instruments answer every request.
+//!
+//! Run: `cargo bench --bench axon_load` (needs `tests/setup-python.sh` to have built the venv,
+//! and a Docker engine with `SN27_TEST_BASE_IMAGE` for the miner process; without one that
+//! part is skipped and says so).
 //! Knobs: `SN27_BENCH_SECS` (default 5), `SN27_BENCH_CONNECTIONS` (default 16),
 //! `SN27_BENCH_RUNS` (runs against our axon, median reported; default 3);
-//! `SN27_BENCH_ROLE=server` or `client` runs one side alone (for profiling).
+//! `SN27_BENCH_ROLE=server` or `client` runs one side alone, `process` only the `sn27 run`
+//! miner (for profiling).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -69,6 +77,32 @@ fn main() {
             println!("{stats}");
             return;
         }
+        // Only the `sn27 run` miner process, `SN27_BENCH_RUNS` times (for profiling it).
+        Ok("process") => {
+            pin_to_cpu(1);
+            let mut miner = MinerProcess::start(connections).unwrap_or_else(|why| panic!("{why}"));
+            println!(
+                "miner process {} serving on {}",
+                miner.child.id(),
+                miner.addr
+            );
+            for _ in 0..env_or("SN27_BENCH_RUNS", 3) {
+                let verify = raw_verifications_per_second();
+                let stats = load(
+                    miner.addr,
+                    &miner.hotkey,
+                    connections,
+                    secs,
+                    miner.child.id(),
+                );
+                println!(
+                    "{stats}; {:.0}% of {verify:.0} verifications/s",
+                    100.0 * stats.rate / verify
+                );
+            }
+            miner.stop();
+            return;
+        }
         _ => {}
     }
     pin_to_cpu(1);
@@ -105,6 +139,38 @@ fn main() {
         "python axon: {py}  (server RSS {:.1} MB)",
         py_rss.0 as f64 / 1024.0
     );
+    let process = match MinerProcess::start(connections) {
+        Ok(mut miner) => {
+            let mut runs_: Vec<Stats> = (0..runs.max(1))
+                .map(|_| {
+                    load(
+                        miner.addr,
+                        &miner.hotkey,
+                        connections,
+                        secs,
+                        miner.child.id(),
+                    )
+                })
+                .collect();
+            for run in &runs_ {
+                println!("sn27 run miner process run: {run}");
+            }
+            runs_.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+            let median = runs_.swap_remove(runs_.len() / 2);
+            let rss = rss_kib(miner.child.id());
+            miner.stop();
+            println!(
+                "sn27 run miner process (median of {runs} runs): {median}  (RSS {:.1} MB, peak {:.1} MB)",
+                rss.0 as f64 / 1024.0,
+                rss.1 as f64 / 1024.0,
+            );
+            Some((median, rss))
+        }
+        Err(why) => {
+            println!("sn27 run miner process: skipped: {why}");
+            None
+        }
+    };
     let verify_after = raw_verifications_per_second();
     let verify_rate = (verify_before + verify_after) / 2.0;
     println!(
@@ -130,7 +196,24 @@ fn main() {
         py.errors,
         py_rss.0 as f64 / 1024.0
     );
+    if let Some((miner, rss)) = &process {
+        println!(
+            "| sn27 run miner process (1 core) | {:.0} | {:.2} | {:.2} | {} | {:.1} |",
+            miner.rate,
+            miner.p50_ms,
+            miner.p99_ms,
+            miner.errors,
+            rss.1 as f64 / 1024.0
+        );
+    }
     println!();
+    if let Some((miner, _)) = &process {
+        println!(
+            "sn27 run miner process: {:.1}x Python, {:.0}% of the raw verification rate",
+            miner.rate / py.rate.max(f64::MIN_POSITIVE),
+            100.0 * miner.rate / verify_rate
+        );
+    }
     println!(
         "ratio sn27 / Python: {:.1}x",
         rust.rate / py.rate.max(f64::MIN_POSITIVE)
@@ -439,4 +522,154 @@ fn load(addr: SocketAddr, hotkey: &str, connections: usize, secs: u64, server: u
             server_busy,
         }
     })
+}
+
+/// A release `sn27 run` miner on a local devnet in a scratch directory, pinned to CPU 0, with
+/// the first `callers` client keys registered as staked validators.
+struct MinerProcess {
+    child: Child,
+    addr: SocketAddr,
+    hotkey: String,
+    dir: tempfile::TempDir,
+}
+
+impl MinerProcess {
+    fn start(callers: usize) -> Result<MinerProcess, String> {
+        let image = std::env::var("SN27_TEST_BASE_IMAGE")
+            .map_err(|_| "SN27_TEST_BASE_IMAGE is not set (tests/setup-docker.sh)".to_string())?;
+        let docker_ok = Command::new("docker")
+            .args(["image", "inspect", &image])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !docker_ok {
+            return Err(format!(
+                "no Docker engine with {image} (tests/setup-docker.sh)"
+            ));
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free port")
+        };
+        let (port, ssh_port) = (free_port(), free_port());
+        let root = dir.path().display().to_string();
+        let config = dir.path().join("miner.toml");
+        let metrics_port = free_port();
+        std::fs::write(
+            &config,
+            format!(
+                "role = \"miner\"\nstate_dir = \"{root}/state\"\n\
+                 [chain]\nnetwork = \"devnet\"\ndevnet_path = \"{root}/devnet.sqlite\"\n\
+                 [wallet]\nname = \"miner\"\npath = \"{root}/wallets\"\n\
+                 [axon]\nport = {port}\nexternal_ip = \"127.0.0.1\"\n\
+                 [miner]\nssh_port = {ssh_port}\nuser_ports = []\nmin_validator_stake = 1000.0\n\
+                 [miner.container]\nbase_image = \"{image}\"\nreserve_cpus = 1\n\
+                 reserve_memory_gb = 0.25\n\
+                 [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
+                 [log]\nfilter = \"info\"\nformat = \"text\"\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let sn27 = |args: &[&str]| -> Result<String, String> {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
+            // Only the configuration reaches sn27: SN27_* variables would be read as keys.
+            for (name, _) in std::env::vars_os() {
+                if name.to_string_lossy().starts_with("SN27_") {
+                    command.env_remove(name);
+                }
+            }
+            let out = command
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!(
+                    "sn27 {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        sn27(&["devnet", "init"])?;
+        sn27(&["wallet", "create", "--no-password", "--no-print-mnemonic"])?;
+        let wallet: serde_json::Value = serde_json::from_str(&sn27(&["wallet", "show", "--json"])?)
+            .map_err(|e| e.to_string())?;
+        let field = |name: &str| wallet[name].as_str().unwrap_or_default().to_string();
+        let (hotkey, coldkey) = (field("hotkey"), field("coldkey"));
+        sn27(&["devnet", "fund", &coldkey, "5"])?;
+        sn27(&["register", "--yes"])?;
+        for i in 0..callers {
+            let caller = client_key(i).public().to_ss58();
+            sn27(&["devnet", "register", &caller, "--stake", "2000"])?;
+        }
+        let log = std::fs::File::create(dir.path().join("miner.log")).map_err(|e| e.to_string())?;
+        let mut command = Command::new("taskset");
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("SN27_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
+            .args(["-c", "0", env!("CARGO_BIN_EXE_sn27"), "--config"])
+            .arg(&config)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("taskset: {e}"))?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut miner = MinerProcess {
+            child,
+            addr,
+            hotkey,
+            dir,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = miner.child.try_wait() {
+                let log = std::fs::read_to_string(miner.dir.path().join("miner.log"));
+                return Err(format!(
+                    "the miner exited ({status}): {}",
+                    log.unwrap_or_default()
+                ));
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                miner.stop();
+                return Err("the miner did not serve within 120 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(miner)
+    }
+
+    /// SIGTERM, as systemd stops it, then the log checked for what went wrong under load.
+    fn stop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+        let log = std::fs::read_to_string(self.dir.path().join("miner.log")).unwrap_or_default();
+        let lines = log.lines().count();
+        let problems: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .take(5)
+            .collect();
+        println!(
+            "sn27 run miner process: {lines} log lines in all{}",
+            if problems.is_empty() {
+                String::new()
+            } else {
+                format!(", among them:\n  {}", problems.join("\n  "))
+            }
+        );
+    }
 }

@@ -41,10 +41,7 @@ pub fn run(source: &ConfigSource, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .wallet
         .keypair(KeyRole::Hotkey, &selected.passwords)
         .context("loading the hotkey")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = service_runtime().context("starting the async runtime")?;
     match role {
         Role::Miner => {
             let options = RunOptions {
@@ -58,4 +55,20 @@ pub fn run(source: &ConfigSource, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The service's runtime: one worker thread per CPU this process may use, or, when that is
+/// one (a one-core host, `taskset`, a unit's `CPUAffinity=`), the current-thread scheduler,
+/// which serves the same tasks without the work-stealing machinery's cost.
+fn service_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
 }

@@ -257,18 +257,21 @@ impl Allocations {
         }
     }
 
-    /// Live allocations by kind (`rental`, `test`), for the metrics.
-    pub async fn live_by_kind(&self) -> Vec<(&'static str, usize)> {
-        let entries = self.entries.lock().await;
-        [Kind::Rental, Kind::Test]
-            .into_iter()
-            .map(|kind| {
-                (
-                    kind.label(),
-                    entries.iter().filter(|e| e.kind == kind).count(),
-                )
-            })
-            .collect()
+    /// Live allocations by kind (`rental`, `test`), for the metrics; `None` while an
+    /// allocation is being made (the gauges then keep their last values).
+    pub fn live_by_kind(&self) -> Option<Vec<(&'static str, usize)>> {
+        let entries = self.entries.try_lock().ok()?;
+        Some(
+            [Kind::Rental, Kind::Test]
+                .into_iter()
+                .map(|kind| {
+                    (
+                        kind.label(),
+                        entries.iter().filter(|e| e.kind == kind).count(),
+                    )
+                })
+                .collect(),
+        )
     }
 
     /// The live allocations as `sn27 status` shows them (no secrets), or `busy` while an

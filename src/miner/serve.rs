@@ -123,9 +123,6 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
                 let result = engine.answer(&synapse.fields, &caller).await;
                 let answer = output(result, engine.ssh_port(), &caller, &instruments);
                 synapse.fields.output = answer.to_json();
-                for (kind, count) in engine.live_by_kind().await {
-                    instruments.metrics.set_allocations(kind, count);
-                }
                 synapse
             }
         })
@@ -206,7 +203,7 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
         allocations.clone().run_expiry(shutdown.clone(), heartbeat),
     );
     if let Some(listen) = config.metrics.listen {
-        let engine = allocations.clone();
+        let (engine, gauges) = (allocations.clone(), allocations.clone());
         let started = std::time::Instant::now();
         let (me, axon_address) = (hotkey.ss58(), axon_info.to_string());
         let status: crate::service::metrics::StatusFn = Arc::new(move || {
@@ -228,7 +225,15 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
                     .map_err(anyhow::Error::msg)?,
                 metrics.clone(),
                 status,
-                Arc::new(refresh_gpus),
+                // The gauges are read when scraped, not kept up to date on every request.
+                Arc::new(move |metrics: &Metrics| {
+                    refresh_gpus(metrics);
+                    if let Some(live) = gauges.live_by_kind() {
+                        for (kind, count) in live {
+                            metrics.set_allocations(kind, count);
+                        }
+                    }
+                }),
                 shutdown.clone(),
             ),
         );

@@ -34,6 +34,8 @@ struct Setup {
     axon: SocketAddr,
     ssh_port: u16,
     user_ports: Vec<u16>,
+    /// `[metrics] listen` of the miner, on loopback.
+    metrics_port: u16,
     miner_hotkey: String,
     miner: Option<Child>,
 }
@@ -60,6 +62,7 @@ impl Setup {
         let root = dir.path();
         let axon_port = free_port();
         let ssh_port = free_ports(1)[0];
+        let metrics_port = free_port();
         let user_ports = if profile.is_some() {
             Vec::new()
         } else {
@@ -87,7 +90,7 @@ impl Setup {
                  ssh_port = {ssh_port}\n{miner_keys}min_validator_stake = 1000.0\n\
                  [miner.container]\nbase_image = \"{}\"\nreserve_cpus = 1\n\
                  reserve_memory_gb = 0.25\ntest_lifetime_secs = {test_lifetime_secs}\n\
-                 [log]\nfilter = \"info\"\n",
+                 [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n[log]\nfilter = \"info\"\n",
                 common("miner", "miner"),
                 base_image()
             ),
@@ -101,6 +104,7 @@ impl Setup {
             axon: SocketAddr::from(([127, 0, 0, 1], axon_port)),
             ssh_port,
             user_ports,
+            metrics_port,
             miner_hotkey: String::new(),
             miner: None,
             dir,
@@ -128,6 +132,18 @@ impl Setup {
 
     fn root(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The miner's `/metrics` page.
+    fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics_port)).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut page = String::new();
+        stream.read_to_string(&mut page).unwrap();
+        page
     }
 
     fn miner_cli(&self, args: &[&str]) -> String {
@@ -459,6 +475,13 @@ fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
     );
     let listed = stdout(&setup.validator_cli(&["rentals"]));
     assert!(listed.contains(&setup.miner_hotkey), "{listed}");
+    // The metrics count the rental when scraped.
+    let page = setup.metrics();
+    assert!(
+        page.contains("sn27_allocations{kind=\"rental\"} 1"),
+        "{page}"
+    );
+    assert!(page.contains("sn27_allocations{kind=\"test\"} 0"), "{page}");
 
     // Password login; the limits inside are the requested ones; the host key is the one sent.
     let by_password = ssh(
@@ -550,6 +573,11 @@ fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
     assert!(setup.containers().is_empty(), "{:?}", setup.containers());
     assert!(setup.journal().is_empty());
     assert!(!file.exists());
+    let page = setup.metrics();
+    assert!(
+        page.contains("sn27_allocations{kind=\"rental\"} 0"),
+        "{page}"
+    );
     let runtime = runtime();
     let free = allocate(
         &runtime,

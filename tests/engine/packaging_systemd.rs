@@ -71,10 +71,10 @@ fn assert_sandboxed(container: &Container, pid: &str) {
     let options = |point: &str| {
         mounts
             .lines()
+            .rev()
             .map(|l| l.split(' ').collect::<Vec<_>>())
-            .filter(|f| f.len() > 5 && f[4] == point)
+            .find(|f| f.len() > 5 && f[4] == point)
             .map(|f| f[5].to_string())
-            .last()
             .unwrap_or_else(|| panic!("{point} is not a mount point:\n{mounts}"))
     };
     assert!(options("/").starts_with("ro"), "{mounts}");

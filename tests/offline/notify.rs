@@ -3,7 +3,7 @@
 //! process is stopped), RELOADING and READY around a SIGHUP that applies what can change live
 //! and names what cannot, STOPPING and a clean exit on SIGTERM; and its metrics and status
 //! endpoint, read by `sn27 status`. Runs a validator on the devnet
-//! (no miners: no Docker needed).
+//! (no miners: no Docker needed), pinned to one CPU.
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -100,8 +100,11 @@ fn the_service_speaks_sd_notify() {
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let log = dir.path().join("validator.log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
+    // Pinned to one CPU, where the service runs on the current-thread scheduler (the other
+    // tests that run the service see every CPU of the machine).
+    let mut command = Command::new("taskset");
     command
+        .args(["-c", "0", env!("CARGO_BIN_EXE_sn27")])
         .args(["--config", c, "--log-format", "text", "run"])
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "400000")
