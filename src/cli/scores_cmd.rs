@@ -10,6 +10,7 @@ use serde_json::json;
 use super::wallet_cmd::{select_from, WalletArgs};
 use super::{connected, load_config};
 use crate::config::ConfigSource;
+use crate::validator::live_config;
 use crate::validator::scoring::score_table;
 use crate::validator::selection::select;
 use crate::validator::serve::{owner_if_capped, rented_hotkeys, selection_rules};
@@ -17,16 +18,38 @@ use crate::validator::state::StateFile;
 use crate::wallet::KeyRole;
 
 pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let config = load_config(source)?;
-    let selected = select_from(config.wallet.clone(), wallet)?;
+    let file_config = load_config(source)?;
+    let selected = select_from(file_config.wallet.clone(), wallet)?;
     // The address is enough: no password is needed to read scores.
     let me = selected
         .wallet
         .address(KeyRole::Hotkey)
         .context("reading the validator's hotkey address")?;
-    let file = StateFile::new(&config.state_dir);
+    let file = StateFile::new(&file_config.state_dir);
     let state = file.load()?;
-    let (runtime, chain) = connected(&config)?;
+    let (runtime, chain) = connected(&file_config)?;
+    // The live configuration the service follows, read now: the service's copy may be a
+    // minute older.
+    let (config, live, live_read) = match &file_config.validator.live_config_url {
+        None => (file_config, None, false),
+        Some(url) => match runtime
+            .block_on(live_config::fetch(url))
+            .and_then(|live| live.apply(&file_config))
+        {
+            Ok(config) => (
+                config,
+                Some(format!("live configuration read from {url}")),
+                true,
+            ),
+            Err(e) => (
+                file_config,
+                Some(format!(
+                    "live configuration not taken ({e}); the file's values apply"
+                )),
+                false,
+            ),
+        },
+    };
     let metagraph = runtime.block_on(chain.metagraph(config.chain.netuid))?;
     let rules = selection_rules(&config.validator)?;
     let selection = select(&metagraph, &me, &rules);
@@ -56,7 +79,8 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
                 "caps": table.caps,
                 "owner": table.owner,
                 "weights_blocked": table.blocked,
-                "missing_inputs": config.scoring.profile.missing_inputs(),
+                "live_config": live,
+                "missing_inputs": config.scoring.profile.missing_inputs(live_read),
             }))?
         );
         return Ok(ExitCode::SUCCESS);
@@ -133,7 +157,10 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
     if let Some(blocked) = &table.blocked {
         println!("no weights can be set: {blocked}");
     }
-    let missing = config.scoring.profile.missing_inputs();
+    if let Some(live) = &live {
+        println!("{live}");
+    }
+    let missing = config.scoring.profile.missing_inputs(live_read);
     if !missing.is_empty() {
         println!(
             "not read (weights differ from the profile's validators where these say otherwise):"

@@ -24,6 +24,16 @@ pub use load::{load, load_section, resolve_source, ConfigSource, LoadError, Load
 pub use scoring::{GpuModel, PassRequirement, ScoringConfig, ScoringProfile, WeightsRule};
 
 pub use crate::chain::Network;
+
+/// The errors (not the warnings) of a configuration built in code, e.g. one with a live
+/// configuration applied, each as `key.path: message`.
+pub fn problems(config: &Config) -> Vec<String> {
+    validate::validate(config)
+        .into_iter()
+        .filter(|(severity, _, _)| *severity == Severity::Error)
+        .map(|(_, path, message)| format!("{}: {message}", path.join(".")))
+        .collect()
+}
 pub use crate::logging::LogFormat;
 
 /// Where the service looks when no `--config` is given.
@@ -331,6 +341,12 @@ pub struct ValidatorConfig {
     pub coldkey_blacklist: Vec<String>,
     /// Blocks between two weight settings (the chain's own rate limit applies too).
     pub weights_interval_blocks: u32,
+    /// `http://host:port/path` of a live configuration in the SN27 reference's `/config`
+    /// format (`sn27-v2.md` §5.4), followed over this file's scoring table, weights and
+    /// Proof-of-GPU timings; unset: this file only.
+    pub live_config_url: Option<String>,
+    /// Seconds between two reads of `live_config_url` (the reference's `pull_interval`).
+    pub live_config_interval_secs: u64,
     pub pog: PogConfig,
 }
 
@@ -346,6 +362,8 @@ impl ValidatorConfig {
             hotkey_blacklist: Vec::new(),
             coldkey_blacklist: Vec::new(),
             weights_interval_blocks: 100,
+            live_config_url: None,
+            live_config_interval_secs: 60,
             pog: PogConfig::default(),
         };
         match profile {

@@ -55,15 +55,22 @@ impl ScoringProfile {
 impl ScoringProfile {
     /// Inputs the profile's validators use that this build does not read, so that weights
     /// can differ from theirs where those inputs say otherwise.
-    pub fn missing_inputs(self) -> &'static [&'static str] {
+    pub fn missing_inputs(self, live_config_read: bool) -> Vec<&'static str> {
         match self {
-            ScoringProfile::Default | ScoringProfile::Sn27V183 => &[],
-            ScoringProfile::Sn27V221 => &[
-                "the subnet owner's live /config (emission share, GPU weights and tables): the \
-                 release's YAML defaults are used",
-                "W&B miner specs runs: every miner is scored as if it kept a signed run",
-                "the W&B penalty list (Sybil round results): no miner is zeroed by it",
-            ],
+            ScoringProfile::Default | ScoringProfile::Sn27V183 => Vec::new(),
+            ScoringProfile::Sn27V221 => {
+                let live = "the subnet owner's live /config (emission share, GPU weights and \
+                            tables; [validator] live_config_url): the release's YAML defaults \
+                            are used";
+                let mut missing = vec![
+                    "W&B miner specs runs: every miner is scored as if it kept a signed run",
+                    "the W&B penalty list (Sybil round results): no miner is zeroed by it",
+                ];
+                if !live_config_read {
+                    missing.insert(0, live);
+                }
+                missing
+            }
         }
     }
 }

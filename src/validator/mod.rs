@@ -1,6 +1,7 @@
 //! The validator's logic: what it asks of miners and what it concludes.
 //!
 //! - [`health_check`]: the v2.1+ check that a rented container's user ports answer from here.
+//! - [`live_config`]: the reference's live `/config`, followed when the operator asks.
 //! - [`renting`]: renting a miner's container (allocate with a fresh RSA key, open the
 //!   credentials, keep the rental on disk, release it).
 //! - [`scoring`]: the formula that turns a proven GPU model and count into points, over the
@@ -12,6 +13,7 @@
 //! The chain adapter only carries what is decided here.
 
 pub mod health_check;
+pub mod live_config;
 pub mod proof_of_gpu;
 pub mod renting;
 pub mod reveal;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::Mutex;
 
+use super::live_config::{self, LiveConfig};
 use super::proof_of_gpu::PogSettings;
 use super::renting::RentalStore;
 use super::reveal::{reveal_due, submit_weights, RevealStore, WeightsOutcome};
@@ -42,8 +43,11 @@ const DRAIN: Duration = Duration::from_secs(20);
 struct Validator {
     chain: Arc<dyn Chain>,
     metrics: Arc<Metrics>,
-    /// The configuration in force; a reload (SIGHUP) replaces the parts that apply live.
+    /// The configuration file's; a reload (SIGHUP) replaces the parts that apply live.
     config: std::sync::RwLock<Config>,
+    /// The live configuration followed over the file's (`[validator] live_config_url`), as
+    /// last read and accepted.
+    live: std::sync::Mutex<Option<LiveConfig>>,
     hotkey: Keypair,
     state: Arc<Mutex<ValidatorState>>,
     file: StateFile,
@@ -148,6 +152,7 @@ pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyho
         state: Arc::new(Mutex::new(loaded)),
         file,
         config: std::sync::RwLock::new(config),
+        live: std::sync::Mutex::new(None),
     });
     let mut supervisor = Supervisor::new(DRAIN);
     let shutdown = supervisor.shutdown();
@@ -164,6 +169,10 @@ pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyho
         "proof-of-gpu rounds",
         validator.clone().rounds(shutdown.clone()),
     );
+    supervisor.spawn(
+        "live configuration",
+        validator.clone().follow_live_config(shutdown.clone()),
+    );
     if let Some(listen) = listen {
         let watched = validator.clone();
         let started = std::time::Instant::now();
@@ -178,6 +187,7 @@ pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyho
                 "round_running": state.as_ref().map(|s| s.round_in_progress),
                 "last_weights_block": state.as_ref().and_then(|s| s.last_weights_block),
                 "miners_with_results": state.as_ref().map(|s| s.miners.len()),
+                "live_config": watched.live_source(),
             })
         });
         supervisor.spawn(
@@ -201,12 +211,101 @@ pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyho
 }
 
 impl Validator {
-    /// The configuration in force.
+    /// The configuration in force: the file's, with the live configuration over it when one
+    /// is followed.
     fn config(&self) -> Config {
+        let file = self.file_config();
+        match self.live.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            // Checked against this file when accepted and at every reload.
+            Some(live) => live.apply(&file).unwrap_or(file),
+            None => file,
+        }
+    }
+
+    fn file_config(&self) -> Config {
         self.config
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Where the configuration in force comes from, for `sn27 status`.
+    fn live_source(&self) -> Option<String> {
+        let followed = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        let url = self.file_config().validator.live_config_url;
+        url.map(|url| {
+            if followed {
+                format!("{url} (followed)")
+            } else {
+                format!("{url} (not read yet; the file's values apply)")
+            }
+        })
+    }
+
+    /// Reads `[validator] live_config_url` every `live_config_interval_secs` and follows
+    /// what it says; a failure keeps the previous values and is logged when it changes.
+    async fn follow_live_config(self: Arc<Self>, shutdown: Shutdown) -> TaskResult {
+        let mut last_failure: Option<String> = None;
+        loop {
+            let file = self.file_config();
+            let pause = Duration::from_secs(file.validator.live_config_interval_secs.max(1));
+            match &file.validator.live_config_url {
+                None => {
+                    if self
+                        .live
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                        .is_some()
+                    {
+                        tracing::info!(
+                            "live configuration no longer followed; the file's values apply"
+                        );
+                    }
+                }
+                Some(url) => match self.take_live_config(url, &file).await {
+                    Ok(()) => last_failure = None,
+                    Err(reason) => {
+                        if last_failure.as_ref() != Some(&reason) {
+                            tracing::warn!(%url, %reason,
+                                "live configuration not taken; the previous values stay");
+                        } else {
+                            tracing::debug!(%url, %reason, "live configuration not taken");
+                        }
+                        last_failure = Some(reason);
+                    }
+                },
+            }
+            if !self.pause(pause, &shutdown).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One read of the live configuration: accepted when it makes a valid configuration over
+    /// `file`, with what it changed logged.
+    async fn take_live_config(&self, url: &str, file: &Config) -> Result<(), String> {
+        let live = live_config::fetch(url).await.map_err(|e| e.to_string())?;
+        let new = live.apply(file).map_err(|e| e.to_string())?;
+        let before = self.config();
+        let first = {
+            let mut slot = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            let first = slot.is_none();
+            *slot = Some(live.clone());
+            first
+        };
+        let changed = before.changed_keys(&new);
+        if first {
+            tracing::info!(%url, changed = ?changed, unused = ?live.unused,
+                "live configuration followed");
+        } else if !changed.is_empty() {
+            tracing::info!(%url, changed = ?changed, "live configuration changed");
+        }
+        Ok(())
     }
 
     /// Reads the file again and applies what can change while running.
@@ -231,6 +330,13 @@ impl Validator {
         current.log = new.log.clone();
         current.validator = new.validator.clone();
         current.scoring = new.scoring.clone();
+        let mut followed = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Err(e)) = followed.as_ref().map(|l| l.apply(&current)) {
+            tracing::warn!(reason = %e,
+                "the live configuration does not fit the reloaded file; the file's values apply until the next read");
+            *followed = None;
+        }
+        drop(followed);
         Ok(if live.is_empty() {
             "nothing that applies while running changed".to_string()
         } else {
