@@ -35,9 +35,9 @@ Options:
   --with-docker           also install Docker (docker.io) and let the sn27 user use it
   --with-nvidia-toolkit   also install the NVIDIA container toolkit and configure Docker
                           for it (GPU miners; adds NVIDIA's apt repository)
-  --with-firewall         also open the configured ports (axon, and a miner's SSH and
-                          user ports) with ufw or firewalld; with --root, a dry run shows
-                          the rules for DIR's configuration
+  --with-firewall         also open a miner's configured ports (axon, SSH and user ports)
+                          with ufw or firewalld (a validator needs none); with --root, a
+                          dry run shows the rules for DIR's configuration
   -h, --help              this text
 EOF
 }
@@ -360,7 +360,7 @@ if [ "$with_nvidia" = true ]; then
 fi
 
 if [ "$with_firewall" = true ]; then
-  step "Open the configured ports in the firewall: the axon port, and for a miner the SSH port and the user ports ([miner] user_ports) that renters reach"
+  step "Open the configured ports in the firewall: a miner's axon port, SSH port and user ports ([miner] user_ports), which validators and renters reach"
   [ -z "$root" ] || [ "$dry_run" = true ] ||
     die "--with-firewall changes the host's firewall and cannot be used with --root (except in a dry run)"
   ports=
@@ -374,12 +374,13 @@ if [ "$with_firewall" = true ]; then
       [ "$dry_run" = true ] || die "$config has problems (above); fix them, then run this again"
       note "(dry run: $config has problems, shown above; they must be fixed first)"
     fi
-    # [axon] port for either role; a miner's [miner] ssh_port and user_ports (an inline
-    # array, `user_ports = [27015, 27016]`, read across lines too).
+    # A miner's [axon] port, [miner] ssh_port and user_ports (an inline array,
+    # `user_ports = [27015, 27016]`, read across lines too); a validator serves nothing that
+    # peers call (its metrics stay private).
     ports=$(echo "$effective" | awk '
       /^\[/ { section = $0; listing = 0; next }
       section == "" && $1 == "role" { role = $3 }
-      section == "[axon]" && $1 == "port" { print $3 }
+      section == "[axon]" && $1 == "port" { axon = $3 }
       section == "[miner]" && $1 == "ssh_port" { ssh = $3 }
       section == "[miner]" && $1 == "user_ports" { listing = 1; sub(/^[^=]*=/, "") }
       listing {
@@ -390,12 +391,15 @@ if [ "$with_firewall" = true ]; then
       }
       END {
         if (role != "\"miner\"") exit
+        if (axon != "") print axon
         if (ssh != "") print ssh
         n = split(user, numbers, " ")
         for (i = 1; i <= n; i++) print numbers[i]
       }')
   fi
-  if command -v ufw >/dev/null 2>&1; then
+  if [ -z "$ports" ]; then
+    note "nothing to open: a validator serves no port that peers call (keep [metrics] listen private)"
+  elif command -v ufw >/dev/null 2>&1; then
     for port in $ports; do
       run ufw allow "$port/tcp"
     done

@@ -126,8 +126,11 @@ echo "miner serving after $(($(date +%s) - started)) s; $runs runs of the v2.2.1
 
 results="$dir/results.jsonl"
 for run in $(seq 1 "$runs"); do
+  # A run that fails (the script raises, prints no result) is counted, not the end of it.
   out=$("$python" "$root/tests/python/reference_validator_v2.py" "$dir/wallets" validator \
-    127.0.0.1 "$axon_port" "$hotkey" </dev/null | tail -n 1)
+    127.0.0.1 "$axon_port" "$hotkey" </dev/null | tail -n 1) || true
+  "$python" -c 'import json,sys; json.loads(sys.argv[1])' "$out" 2>/dev/null ||
+    out='{"ok": false, "steps": "no result printed"}'
   echo "$out" >>"$results"
   "$python" - "$run" "$out" <<'EOF' >&2
 import json, sys

@@ -451,10 +451,15 @@ fn validator() {
     let state = Arc::new(tokio::sync::Mutex::new(ValidatorState::default()));
     // The trigger must live as long as the round: a dropped trigger means shutdown.
     let (_trigger, shutdown) = Shutdown::new();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    // The scheduler `sn27 run` picks: current-thread when it may use one CPU, as here.
+    let runtime = if cpus() == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()
+    .expect("a runtime");
     let workers = worker_threads(&runtime);
     let workers_cpu = || workers.iter().map(|w| cpu_secs(w)).sum::<f64>();
 

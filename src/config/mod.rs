@@ -25,6 +25,14 @@ pub use scoring::{GpuModel, PassRequirement, ScoringConfig, ScoringProfile, Weig
 
 pub use crate::chain::Network;
 
+pub use crate::logging::LogFormat;
+
+/// Where the service looks when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/sn27/sn27.toml";
+
+/// The documented example configuration, shipped as `sn27.toml.example`.
+pub const EXAMPLE: &str = include_str!("../../sn27.toml.example");
+
 /// The errors (not the warnings) of a configuration built in code, e.g. one with a live
 /// configuration applied, each as `key.path: message`.
 pub fn problems(config: &Config) -> Vec<String> {
@@ -34,13 +42,53 @@ pub fn problems(config: &Config) -> Vec<String> {
         .map(|(_, path, message)| format!("{}: {message}", path.join(".")))
         .collect()
 }
-pub use crate::logging::LogFormat;
 
-/// Where the service looks when no `--config` is given.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/sn27/sn27.toml";
-
-/// The documented example configuration, shipped as `sn27.toml.example`.
-pub const EXAMPLE: &str = include_str!("../../sn27.toml.example");
+/// A plain `http://host[:port][/path]` address (`[validator] live_config_url`) as host, port
+/// and path; anything else is refused by name.
+pub fn http_url(url: &str) -> Result<(String, u16, String), String> {
+    let example = "e.g. http://203.0.113.5:8000/config";
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| format!("not a URL ({e}), {example}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(other) => {
+            return Err(format!(
+                "{other}:// is not supported: the reference serves plain http://"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "no scheme: write http://host[:port]/path, {example}"
+            ))
+        }
+    }
+    let host = uri
+        .host()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("no host, {example}"))?
+        .to_string();
+    // The port as written: the parser drops one it cannot read as a u16 instead of failing.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let after_host = authority
+        .rsplit_once(']')
+        .map_or(authority, |(_, rest)| rest);
+    let port = match after_host.rsplit_once(':') {
+        None => 80,
+        Some((_, port)) => match port.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("port {port} is not a number from 1 to 65535")),
+        },
+    };
+    let path = uri
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.as_str().to_string());
+    Ok((host, port, path))
+}
 
 /// What this node does on the subnet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -607,6 +655,7 @@ mod tests {
         full.axon.external_port = Some(1);
         full.chain.devnet_path = Some("/x".into());
         full.metrics.listen = Some("127.0.0.1:9127".parse().unwrap());
+        full.validator.live_config_url = Some("http://203.0.113.5:8000/config".into());
         let mut expected = BTreeSet::new();
         leaf_keys(&toml::Value::try_from(&full).unwrap(), "", &mut expected);
 
@@ -616,9 +665,41 @@ mod tests {
         assert_eq!(documented, expected);
 
         // The commented-out values are the defaults they claim to be.
-        let shown: Config = uncommented.try_into().unwrap();
+        let mut shown: Config = uncommented.try_into().unwrap();
+        // The live configuration's address is an example (the reference's); it has no default.
+        assert_eq!(
+            shown.validator.live_config_url.take().as_deref(),
+            Some("http://65.108.33.88:8000/config")
+        );
         assert_eq!(shown.scoring, ScoringConfig::default());
         assert_eq!(shown.validator, ValidatorConfig::default());
+    }
+
+    #[test]
+    fn http_urls_are_plain_http_with_a_host_and_a_port() {
+        assert_eq!(
+            http_url("http://65.108.33.88:8000/config").unwrap(),
+            ("65.108.33.88".into(), 8000, "/config".into())
+        );
+        assert_eq!(
+            http_url("http://example.org").unwrap(),
+            ("example.org".into(), 80, "/".into())
+        );
+        assert_eq!(
+            http_url("http://[::1]:8000/config?x=1").unwrap(),
+            ("::1".into(), 8000, "/config?x=1".into())
+        );
+        for (url, expected) in [
+            ("https://example.org/config", "https:// is not supported"),
+            ("example.org:8000/config", "not a URL"),
+            ("/config", "no scheme"),
+            ("not a url", "not a URL"),
+            ("http://h:99999/config", "port 99999 is not a number"),
+            ("http://h:0/config", "port 0 is not a number"),
+        ] {
+            let error = http_url(url).unwrap_err();
+            assert!(error.contains(expected), "{url}: {error}");
+        }
     }
 
     #[test]

@@ -202,19 +202,8 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
         c.validator.weights_interval_blocks.into(),
     );
     if let Some(url) = &c.validator.live_config_url {
-        let host = url
-            .strip_prefix("http://")
-            .map(|rest| rest.split(['/', '?']).next().unwrap_or(""));
-        if url.starts_with("https://") {
-            out.error(
-                &["validator", "live_config_url"],
-                "https:// is not supported: the reference serves plain http://",
-            );
-        } else if host.is_none_or(|h| h.is_empty() || h.starts_with(':')) {
-            out.error(
-                &["validator", "live_config_url"],
-                "must be http://host[:port]/path, e.g. http://203.0.113.5:8000/config",
-            );
+        if let Err(e) = super::http_url(url) {
+            out.error(&["validator", "live_config_url"], &e);
         }
     }
     positive(

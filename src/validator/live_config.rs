@@ -3,15 +3,16 @@
 //! subnet owner's server every minute, `{"config": {...}}`, whose sections replace those of
 //! their YAML. A validator that wants the same weights as theirs follows the same document.
 //!
-//! What is taken, each section replacing the configuration's values wholesale as the reference
-//! replaces its YAML sections:
+//! What is taken, each section present replacing the configuration's values wholesale as the
+//! reference replaces its YAML sections (a key a section leaves out takes the reference's code
+//! default, as there):
 //! - `gpu_performance`: the identification table (`GPU_TFLOPS_FP16` in its order, with
 //!   `GPU_TFLOPS_FP32` and `GPU_AVRAM`), `gpu_scores` (a model without one scores 0) and
-//!   `gpu_tolerance_pairs`;
-//! - `subnet_config`: `total_miner_emission` (clamped to 0–1 as the reference does) and
-//!   `gpu_weights` (a model without one weighs 0);
-//! - `merkle_proof`: `time_tolerance`, `pog_retry_limit`, `pog_retry_interval` and
-//!   `max_random_delay`.
+//!   `gpu_tolerance_pairs` (none without it);
+//! - `subnet_config`: `total_miner_emission` (clamped to 0–1 as the reference does; 0 without
+//!   it) and `gpu_weights` (a model without one weighs 0);
+//! - `merkle_proof`: `time_tolerance` (default 5 s), `pog_retry_limit` (30),
+//!   `pog_retry_interval` (75 s) and `max_random_delay` (1 200 s).
 //!
 //! Everything else (`gpu_time_models`, which only the Sybil test uses, the script path, the
 //! worker-pool size, which the reference reads at start only) is named in the log as unused.
@@ -46,7 +47,7 @@ fn invalid(path: &str, reason: impl std::fmt::Display) -> LiveConfigError {
 pub struct LiveConfig {
     performance: Option<Performance>,
     subnet: Option<Subnet>,
-    proof: Proof,
+    proof: Option<Proof>,
     /// Keys of the document this validator does not use, for the log.
     pub unused: Vec<String>,
 }
@@ -60,16 +61,28 @@ struct Performance {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Subnet {
-    total_miner_emission: Option<f64>,
-    gpu_weights: Option<Vec<(String, f64)>>,
+    total_miner_emission: f64,
+    gpu_weights: Vec<(String, f64)>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Proof {
-    time_tolerance_secs: Option<u64>,
-    retry_limit: Option<u32>,
-    retry_interval_secs: Option<u64>,
-    max_random_delay_secs: Option<u64>,
+    time_tolerance_secs: u64,
+    retry_limit: u32,
+    retry_interval_secs: u64,
+    max_random_delay_secs: u64,
+}
+
+impl Default for Proof {
+    /// The reference validator's code defaults for keys its `merkle_proof` leaves out.
+    fn default() -> Self {
+        Proof {
+            time_tolerance_secs: 5,
+            retry_limit: 30,
+            retry_interval_secs: 75,
+            max_random_delay_secs: 1200,
+        }
+    }
 }
 
 impl LiveConfig {
@@ -85,14 +98,14 @@ impl LiveConfig {
         let mut live = LiveConfig {
             performance: None,
             subnet: None,
-            proof: Proof::default(),
+            proof: None,
             unused: Vec::new(),
         };
         for (key, value) in config {
             match key.as_str() {
                 "gpu_performance" => live.performance = Some(performance(value, &mut unused)?),
                 "subnet_config" => live.subnet = Some(subnet(value, &mut unused)?),
-                "merkle_proof" => live.proof = proof(value, &mut unused)?,
+                "merkle_proof" => live.proof = Some(proof(value, &mut unused)?),
                 other => unused.push(other.to_string()),
             }
         }
@@ -128,37 +141,33 @@ impl LiveConfig {
             scoring.tolerance_pairs = performance.tolerance_pairs.clone();
         }
         if let Some(subnet) = &self.subnet {
-            if let Some(emission) = subnet.total_miner_emission {
-                scoring.total_miner_emission = emission.clamp(0.0, 1.0);
+            scoring.total_miner_emission = subnet.total_miner_emission.clamp(0.0, 1.0);
+            let weights = &subnet.gpu_weights;
+            // The reference sums every configured weight; one for a model it cannot identify
+            // would change every cap, and this table has no row to hold it.
+            if let Some((name, _)) = weights
+                .iter()
+                .find(|(name, w)| *w > 0.0 && !scoring.gpu.iter().any(|m| &m.name == name))
+            {
+                return Err(invalid(
+                    "subnet_config.gpu_weights",
+                    format!("weighs {name}, which the identification table lacks"),
+                ));
             }
-            if let Some(weights) = &subnet.gpu_weights {
-                // The reference sums every configured weight; one for a model it cannot
-                // identify would change every cap, and this table has no row to hold it.
-                if let Some((name, _)) = weights
+            for model in &mut scoring.gpu {
+                model.weight = weights
                     .iter()
-                    .find(|(name, w)| *w > 0.0 && !scoring.gpu.iter().any(|m| &m.name == name))
-                {
-                    return Err(invalid(
-                        "subnet_config.gpu_weights",
-                        format!("weighs {name}, which the identification table lacks"),
-                    ));
-                }
-                for model in &mut scoring.gpu {
-                    model.weight = weights
-                        .iter()
-                        .find(|(name, _)| *name == model.name)
-                        .map_or(0.0, |(_, w)| *w);
-                }
+                    .find(|(name, _)| *name == model.name)
+                    .map_or(0.0, |(_, w)| *w);
             }
         }
-        let pog = &mut out.validator.pog;
-        let proof = &self.proof;
-        pog.time_tolerance_secs = proof.time_tolerance_secs.unwrap_or(pog.time_tolerance_secs);
-        pog.retry_limit = proof.retry_limit.unwrap_or(pog.retry_limit);
-        pog.retry_interval_secs = proof.retry_interval_secs.unwrap_or(pog.retry_interval_secs);
-        pog.max_random_delay_secs = proof
-            .max_random_delay_secs
-            .unwrap_or(pog.max_random_delay_secs);
+        if let Some(proof) = &self.proof {
+            let pog = &mut out.validator.pog;
+            pog.time_tolerance_secs = proof.time_tolerance_secs;
+            pog.retry_limit = proof.retry_limit;
+            pog.retry_interval_secs = proof.retry_interval_secs;
+            pog.max_random_delay_secs = proof.max_random_delay_secs;
+        }
         if let Some(problem) = crate::config::problems(&out).into_iter().next() {
             return Err(LiveConfigError::Invalid(format!(
                 "the configuration it makes is not valid: {problem}"
@@ -282,8 +291,8 @@ fn performance(value: &Value, unused: &mut Vec<String>) -> Result<Performance, L
 fn subnet(value: &Value, unused: &mut Vec<String>) -> Result<Subnet, LiveConfigError> {
     let section = object(value, "subnet_config")?;
     let mut out = Subnet {
-        total_miner_emission: None,
-        gpu_weights: None,
+        total_miner_emission: 0.0,
+        gpu_weights: Vec::new(),
     };
     for (key, value) in section {
         match key.as_str() {
@@ -293,10 +302,10 @@ fn subnet(value: &Value, unused: &mut Vec<String>) -> Result<Subnet, LiveConfigE
                     .as_f64()
                     .filter(|n| n.is_finite())
                     .ok_or_else(|| invalid("subnet_config.total_miner_emission", "not a number"))?;
-                out.total_miner_emission = Some(share);
+                out.total_miner_emission = share;
             }
             "gpu_weights" => {
-                out.gpu_weights = Some(numbers(value, "subnet_config.gpu_weights")?);
+                out.gpu_weights = numbers(value, "subnet_config.gpu_weights")?;
             }
             other => unused.push(format!("subnet_config.{other}")),
         }
@@ -310,10 +319,10 @@ fn proof(value: &Value, unused: &mut Vec<String>) -> Result<Proof, LiveConfigErr
     for (key, value) in section {
         let path = format!("merkle_proof.{key}");
         match key.as_str() {
-            "time_tolerance" => out.time_tolerance_secs = Some(whole(value, &path)?),
-            "pog_retry_limit" => out.retry_limit = Some(whole(value, &path)? as u32),
-            "pog_retry_interval" => out.retry_interval_secs = Some(whole(value, &path)?),
-            "max_random_delay" => out.max_random_delay_secs = Some(whole(value, &path)?),
+            "time_tolerance" => out.time_tolerance_secs = whole(value, &path)?,
+            "pog_retry_limit" => out.retry_limit = whole(value, &path)? as u32,
+            "pog_retry_interval" => out.retry_interval_secs = whole(value, &path)?,
+            "max_random_delay" => out.max_random_delay_secs = whole(value, &path)?,
             _ => unused.push(path),
         }
     }
@@ -336,7 +345,7 @@ pub async fn fetch(url: &str) -> Result<LiveConfig, LiveConfigError> {
 /// The body of a `200` answer to `GET url`, at most [`MAX_BODY`] bytes.
 async fn get(url: &str) -> Result<Vec<u8>, String> {
     use http_body_util::{BodyExt, Empty, Limited};
-    let (host, port, path) = split_url(url)?;
+    let (host, port, path) = crate::config::http_url(url)?;
     let stream = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
         .map_err(|e| format!("connecting: {e}"))?;
@@ -346,7 +355,14 @@ async fn get(url: &str) -> Result<Vec<u8>, String> {
             .map_err(|e| format!("HTTP: {e}"))?;
     let connection = tokio::spawn(connection);
     let request = hyper::Request::get(path)
-        .header("host", format!("{host}:{port}"))
+        .header(
+            "host",
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            },
+        )
         .header("accept", "application/json")
         .body(Empty::<bytes::Bytes>::new())
         .map_err(|e| e.to_string())?;
@@ -367,33 +383,6 @@ async fn get(url: &str) -> Result<Vec<u8>, String> {
     Ok(body.to_vec())
 }
 
-/// `http://host[:port][/path]` as host, port and path; anything else is refused by name.
-pub fn split_url(url: &str) -> Result<(String, u16, String), String> {
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|e| format!("not a URL ({e}), e.g. http://203.0.113.5:8000/config"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some(other) => {
-            return Err(format!(
-                "{other}:// is not supported: the reference serves plain http://"
-            ))
-        }
-        None => return Err("no scheme: write http://host:port/path".into()),
-    }
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or("no host")?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let path = uri
-        .path_and_query()
-        .map_or("/".to_string(), |p| p.as_str().to_string());
-    Ok((host, uri.port_u16().unwrap_or(80), path))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,17 +400,17 @@ mod tests {
     fn document() -> Value {
         serde_json::json!({"config": {
             "gpu_performance": {
-                "GPU_TFLOPS_FP16": {"NVIDIA B200": 1205, "NVIDIA H200": 610, "NVIDIA L4": 51},
+                "GPU_TFLOPS_FP16": {"NVIDIA H200": 610, "NVIDIA L4": 51, "NVIDIA B200": 1205},
                 "GPU_TFLOPS_FP32": {"NVIDIA B200": 67.2, "NVIDIA H200": 49.6, "NVIDIA L4": 9},
-                "GPU_AVRAM": {"NVIDIA B200": 68.72, "NVIDIA H200": 68.72, "NVIDIA L4": 8.59},
+                "GPU_AVRAM": {"NVIDIA L4": 8.59, "NVIDIA B200": 68.72, "NVIDIA H200": 68.72},
                 "gpu_tolerance_pairs": {"NVIDIA L4": "NVIDIA L4 PCIe", "NVIDIA L4 PCIe": "NVIDIA L4"},
                 "gpu_scores": {"NVIDIA B200": 5.0, "NVIDIA H200": 4.0}
             },
             "gpu_time_models": {"NVIDIA H200": {"a0": 32.55, "a1": 5.28, "a2": -0.23, "tol": 1.3}},
-            "merkle_proof": {"time_tolerance": 7, "pog_retry_limit": 3, "max_workers": 64,
-                             "miner_script_path": "neurons/Validator/miner_script_m_merkletree.py"},
             "subnet_config": {"total_miner_emission": 0.1, "blocks_per_epoch": 360,
-                              "gpu_weights": {"NVIDIA B200": 30, "NVIDIA H200": 20}}
+                              "gpu_weights": {"NVIDIA B200": 30, "NVIDIA H200": 20}},
+            "merkle_proof": {"time_tolerance": 7, "pog_retry_limit": 3, "max_workers": 64,
+                             "miner_script_path": "neurons/Validator/miner_script_m_merkletree.py"}
         }})
     }
 
@@ -441,13 +430,14 @@ mod tests {
             .collect();
         assert_eq!(
             rows,
+            // The document's order, which is the identification order.
             [
-                ("NVIDIA B200", 5.0, 30.0),
                 ("NVIDIA H200", 4.0, 20.0),
-                ("NVIDIA L4", 0.0, 0.0)
+                ("NVIDIA L4", 0.0, 0.0),
+                ("NVIDIA B200", 5.0, 30.0)
             ]
         );
-        assert_eq!(config.scoring.gpu[2].fp32_tflops, 9.0);
+        assert_eq!(config.scoring.gpu[1].fp32_tflops, 9.0);
         assert_eq!(
             config.scoring.tolerance_pairs,
             [["NVIDIA L4".to_string(), "NVIDIA L4 PCIe".to_string()]]
@@ -455,20 +445,27 @@ mod tests {
         assert_eq!(config.scoring.total_miner_emission, 0.1);
         assert_eq!(config.validator.pog.time_tolerance_secs, 7);
         assert_eq!(config.validator.pog.retry_limit, 3);
-        // Unnamed settings keep the file's values.
-        assert_eq!(
-            config.validator.pog.retry_interval_secs,
-            v2().validator.pog.retry_interval_secs
-        );
+        // A key the section leaves out takes the reference's code default, not the file's.
+        assert_eq!(config.validator.pog.retry_interval_secs, 75);
+        assert_eq!(config.validator.pog.max_random_delay_secs, 1200);
         assert_eq!(
             live.unused,
             [
                 "gpu_time_models",
+                "subnet_config.blocks_per_epoch",
                 "merkle_proof.max_workers",
-                "merkle_proof.miner_script_path",
-                "subnet_config.blocks_per_epoch"
+                "merkle_proof.miner_script_path"
             ]
         );
+    }
+
+    #[test]
+    fn a_section_without_a_key_takes_the_reference_default() {
+        let live = parse(&serde_json::json!({"config": {"subnet_config": {
+            "gpu_weights": {"NVIDIA H200": 1}}}}))
+        .unwrap();
+        // `total_miner_emission` left out: the reference's 0.0, whatever the file says.
+        assert_eq!(live.apply(&v2()).unwrap().scoring.total_miner_emission, 0.0);
     }
 
     #[test]
@@ -544,23 +541,6 @@ mod tests {
             error.contains("subnet_config.gpu_weights: weighs NVIDIA X1"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn urls_are_plain_http_with_a_host() {
-        assert_eq!(
-            split_url("http://65.108.33.88:8000/config").unwrap(),
-            ("65.108.33.88".into(), 8000, "/config".into())
-        );
-        assert_eq!(
-            split_url("http://example.org").unwrap(),
-            ("example.org".into(), 80, "/".into())
-        );
-        assert!(split_url("https://example.org/config")
-            .unwrap_err()
-            .contains("https:// is not supported"));
-        assert!(split_url("example.org:8000/config").is_err());
-        assert!(split_url("not a url").is_err());
     }
 
     #[tokio::test]

@@ -46,8 +46,11 @@ struct Validator {
     /// The configuration file's; a reload (SIGHUP) replaces the parts that apply live.
     config: std::sync::RwLock<Config>,
     /// The live configuration followed over the file's (`[validator] live_config_url`), as
-    /// last read and accepted.
-    live: std::sync::Mutex<Option<LiveConfig>>,
+    /// last read and accepted, with the configuration it makes over the file (made again at
+    /// every reload). Lock order: this, then `config`; never the other way.
+    live: std::sync::Mutex<Option<(LiveConfig, Config)>>,
+    /// Wakes the live configuration's follower when a reload changes its address or pace.
+    live_changed: tokio::sync::Notify,
     hotkey: Keypair,
     state: Arc<Mutex<ValidatorState>>,
     file: StateFile,
@@ -153,6 +156,7 @@ pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyho
         file,
         config: std::sync::RwLock::new(config),
         live: std::sync::Mutex::new(None),
+        live_changed: tokio::sync::Notify::new(),
     });
     let mut supervisor = Supervisor::new(DRAIN);
     let shutdown = supervisor.shutdown();
@@ -214,11 +218,9 @@ impl Validator {
     /// The configuration in force: the file's, with the live configuration over it when one
     /// is followed.
     fn config(&self) -> Config {
-        let file = self.file_config();
         match self.live.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            // Checked against this file when accepted and at every reload.
-            Some(live) => live.apply(&file).unwrap_or(file),
-            None => file,
+            Some((_, config)) => config.clone(),
+            None => self.file_config(),
         }
     }
 
@@ -241,7 +243,7 @@ impl Validator {
             if followed {
                 format!("{url} (followed)")
             } else {
-                format!("{url} (not read yet; the file's values apply)")
+                format!("{url} (not followed: not read yet, or refused; the file's values apply)")
             }
         })
     }
@@ -253,21 +255,8 @@ impl Validator {
         loop {
             let file = self.file_config();
             let pause = Duration::from_secs(file.validator.live_config_interval_secs.max(1));
-            match &file.validator.live_config_url {
-                None => {
-                    if self
-                        .live
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take()
-                        .is_some()
-                    {
-                        tracing::info!(
-                            "live configuration no longer followed; the file's values apply"
-                        );
-                    }
-                }
-                Some(url) => match self.take_live_config(url, &file).await {
+            if let Some(url) = &file.validator.live_config_url {
+                match self.take_live_config(url).await {
                     Ok(()) => last_failure = None,
                     Err(reason) => {
                         if last_failure.as_ref() != Some(&reason) {
@@ -278,25 +267,28 @@ impl Validator {
                         }
                         last_failure = Some(reason);
                     }
-                },
+                }
             }
-            if !self.pause(pause, &shutdown).await {
-                return Ok(());
+            tokio::select! {
+                _ = shutdown.requested() => return Ok(()),
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.live_changed.notified() => last_failure = None,
             }
         }
     }
 
     /// One read of the live configuration: accepted when it makes a valid configuration over
-    /// `file`, with what it changed logged.
-    async fn take_live_config(&self, url: &str, file: &Config) -> Result<(), String> {
+    /// the file, with what it changed logged.
+    async fn take_live_config(&self, url: &str) -> Result<(), String> {
         let live = live_config::fetch(url).await.map_err(|e| e.to_string())?;
-        let new = live.apply(file).map_err(|e| e.to_string())?;
         let before = self.config();
-        let first = {
+        let (new, first) = {
+            // The file as it is now, under the lock a reload takes to re-apply this.
             let mut slot = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            let new = live.apply(&self.file_config()).map_err(|e| e.to_string())?;
             let first = slot.is_none();
-            *slot = Some(live.clone());
-            first
+            *slot = Some((live.clone(), new.clone()));
+            (new, first)
         };
         let changed = before.changed_keys(&new);
         if first {
@@ -327,14 +319,27 @@ impl Validator {
         if current.log.filter != new.log.filter {
             crate::logging::set_filter(&new.log.filter)?;
         }
+        let source_changed = current.validator.live_config_url != new.validator.live_config_url
+            || current.validator.live_config_interval_secs
+                != new.validator.live_config_interval_secs;
         current.log = new.log.clone();
         current.validator = new.validator.clone();
         current.scoring = new.scoring.clone();
+        let file = current.clone();
+        drop(current);
         let mut followed = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(Err(e)) = followed.as_ref().map(|l| l.apply(&current)) {
-            tracing::warn!(reason = %e,
-                "the live configuration does not fit the reloaded file; the file's values apply until the next read");
-            *followed = None;
+        if source_changed {
+            // Another address (or none) or pace: the file's values until it is read.
+            if followed.take().is_some() {
+                tracing::info!("live configuration no longer followed; the file's values apply");
+            }
+            self.live_changed.notify_one();
+        } else if let Some((live, _)) = followed.take() {
+            match live.apply(&file) {
+                Ok(config) => *followed = Some((live, config)),
+                Err(e) => tracing::warn!(reason = %e,
+                    "the live configuration does not fit the reloaded file; the file's values apply until the next read"),
+            }
         }
         drop(followed);
         Ok(if live.is_empty() {

@@ -134,6 +134,19 @@ impl Setup {
         self.dir.path()
     }
 
+    /// The miner's `/metrics` page once it shows `line`: the gauges keep their last values
+    /// while the engine is busy, so a scrape may need another try.
+    fn metrics_showing(&self, line: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = self.metrics();
+            if page.contains(line) || Instant::now() > deadline {
+                return page;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// The miner's `/metrics` page.
     fn metrics(&self) -> String {
         use std::io::{Read, Write};
@@ -476,7 +489,7 @@ fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
     let listed = stdout(&setup.validator_cli(&["rentals"]));
     assert!(listed.contains(&setup.miner_hotkey), "{listed}");
     // The metrics count the rental when scraped.
-    let page = setup.metrics();
+    let page = setup.metrics_showing("sn27_allocations{kind=\"rental\"} 1");
     assert!(
         page.contains("sn27_allocations{kind=\"rental\"} 1"),
         "{page}"
@@ -573,7 +586,7 @@ fn our_validator_rents_logs_in_with_password_and_key_and_releases() {
     assert!(setup.containers().is_empty(), "{:?}", setup.containers());
     assert!(setup.journal().is_empty());
     assert!(!file.exists());
-    let page = setup.metrics();
+    let page = setup.metrics_showing("sn27_allocations{kind=\"rental\"} 0");
     assert!(
         page.contains("sn27_allocations{kind=\"rental\"} 0"),
         "{page}"

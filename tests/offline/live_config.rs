@@ -73,20 +73,24 @@ fn a_validator_follows_the_live_configuration_and_keeps_it_through_bad_answers()
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("validator.toml");
     let metrics_port = free_port();
-    std::fs::write(
-        &config,
-        format!(
-            "role = \"validator\"\nstate_dir = \"{}\"\n[chain]\nnetwork = \"devnet\"\n\
-             devnet_path = \"{}\"\n[wallet]\npath = \"{}\"\n\
-             [validator]\nlive_config_url = \"http://127.0.0.1:{server}/config\"\n\
-             live_config_interval_secs = 1\n[scoring]\nprofile = \"sn27-v2.2.1\"\n\
-             [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n[log]\nfilter = \"info\"\n",
-            dir.path().join("state").display(),
-            dir.path().join("devnet.sqlite").display(),
-            dir.path().join("wallets").display(),
-        ),
-    )
-    .unwrap();
+    let write = |validator: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "role = \"validator\"\nstate_dir = \"{}\"\n[chain]\nnetwork = \"devnet\"\n\
+                 devnet_path = \"{}\"\n[wallet]\npath = \"{}\"\n[validator]\n{validator}\
+                 [scoring]\nprofile = \"sn27-v2.2.1\"\n\
+                 [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n[log]\nfilter = \"info\"\n",
+                dir.path().join("state").display(),
+                dir.path().join("devnet.sqlite").display(),
+                dir.path().join("wallets").display(),
+            ),
+        )
+        .unwrap()
+    };
+    write(&format!(
+        "live_config_url = \"http://127.0.0.1:{server}/config\"\nlive_config_interval_secs = 1\n"
+    ));
     let c = config.to_str().unwrap();
     sn27_ok(&["--config", c, "devnet", "init", "--block-time", "1"]);
     sn27_ok(&[
@@ -110,13 +114,14 @@ fn a_validator_follows_the_live_configuration_and_keeps_it_through_bad_answers()
     ]);
 
     let log = dir.path().join("validator.log");
+    let log_file = std::fs::File::create(&log).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
     command
         .args(["--config", c, "--log-format", "text", "run"])
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap());
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file);
     for (key, _) in std::env::vars() {
         if key.starts_with("SN27_") {
             command.env_remove(key);
@@ -212,7 +217,20 @@ fn a_validator_follows_the_live_configuration_and_keeps_it_through_bad_answers()
     assert!((caps[0].1 - 0.06).abs() < 1e-9, "{caps:?}");
     assert!((caps[1].1 - 0.04).abs() < 1e-9, "{caps:?}");
 
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    // Dropped from the file, it is no longer followed as soon as the reload is read.
+    write("");
+    let pid = Pid::from_raw(child.id() as i32);
+    kill(pid, Signal::SIGHUP).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || log_text()
+            .contains("live configuration no longer followed")),
+        "{}",
+        log_text()
+    );
+    let status = sn27_ok(&["--config", c, "status"]);
+    assert!(!status.contains("(followed)"), "{status}");
+
+    kill(pid, Signal::SIGTERM).unwrap();
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit}\n{}", log_text());
 }
