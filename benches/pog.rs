@@ -186,6 +186,12 @@ fn load_average() -> String {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs this binary without `--bench`, unoptimised: a benchmark
+    // has no place in the test suite, so it only says how to run it.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("pog is a benchmark: run it with `cargo bench --bench pog`");
+        return;
+    }
     let n: usize = std::env::var("POG_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{free_port, sn27, sn27_ok, stderr, stdout};
+use crate::support::{devnet_with_wallet, free_port, sn27, sn27_ok, stderr, stdout};
 
 #[test]
 fn the_doctor_reports_this_hosts_docker_and_gpus_truthfully() {
@@ -27,17 +27,7 @@ fn the_doctor_reports_this_hosts_docker_and_gpus_truthfully() {
     )
     .unwrap();
     let c = config.to_str().unwrap();
-    sn27_ok(&["--config", c, "devnet", "init", "--block-time", "1"]);
-    sn27_ok(&[
-        "--config",
-        c,
-        "wallet",
-        "create",
-        "--no-password",
-        "--no-print-mnemonic",
-    ]);
-    let show: serde_json::Value =
-        serde_json::from_str(&sn27_ok(&["--config", c, "wallet", "show", "--json"])).unwrap();
+    let show = devnet_with_wallet(c, "1");
     sn27_ok(&[
         "--config",
         c,

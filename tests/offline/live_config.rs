@@ -6,7 +6,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
-use crate::support::{free_port, sn27_ok};
+use crate::support::{devnet_with_wallet, free_port, sn27_command, sn27_ok};
 
 /// A `/config` server answering every request with the current body.
 fn config_server(body: Arc<Mutex<String>>) -> u16 {
@@ -92,17 +91,7 @@ fn a_validator_follows_the_live_configuration_and_keeps_it_through_bad_answers()
         "live_config_url = \"http://127.0.0.1:{server}/config\"\nlive_config_interval_secs = 1\n"
     ));
     let c = config.to_str().unwrap();
-    sn27_ok(&["--config", c, "devnet", "init", "--block-time", "1"]);
-    sn27_ok(&[
-        "--config",
-        c,
-        "wallet",
-        "create",
-        "--no-password",
-        "--no-print-mnemonic",
-    ]);
-    let show: Value =
-        serde_json::from_str(&sn27_ok(&["--config", c, "wallet", "show", "--json"])).unwrap();
+    let show = devnet_with_wallet(c, "1");
     sn27_ok(&[
         "--config",
         c,
@@ -115,19 +104,12 @@ fn a_validator_follows_the_live_configuration_and_keeps_it_through_bad_answers()
 
     let log = dir.path().join("validator.log");
     let log_file = std::fs::File::create(&log).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
-    command
+    let mut child = sn27_command(env!("CARGO_BIN_EXE_sn27"))
         .args(["--config", c, "--log-format", "text", "run"])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
         .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SN27_") {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command.spawn().unwrap();
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
 
     // Followed, with what it changed over the file and what it holds that is not used.

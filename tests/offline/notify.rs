@@ -6,13 +6,12 @@
 //! (no miners: no Docker needed), pinned to one CPU.
 
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::sn27_ok;
+use crate::support::{devnet_with_wallet, sn27_command, sn27_ok};
 
 /// Messages received within `limit`, until one satisfies `done`.
 fn receive_until(
@@ -73,17 +72,7 @@ fn the_service_speaks_sd_notify() {
     let metrics = format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n");
     write(27, &format!("[log]\nfilter = \"info\"\n{metrics}"));
     let c = config.to_str().unwrap();
-    sn27_ok(&["--config", c, "devnet", "init", "--block-time", "1"]);
-    sn27_ok(&[
-        "--config",
-        c,
-        "wallet",
-        "create",
-        "--no-password",
-        "--no-print-mnemonic",
-    ]);
-    let show: serde_json::Value =
-        serde_json::from_str(&sn27_ok(&["--config", c, "wallet", "show", "--json"])).unwrap();
+    let show = devnet_with_wallet(c, "1");
     sn27_ok(&[
         "--config",
         c,
@@ -102,23 +91,17 @@ fn the_service_speaks_sd_notify() {
     let log = dir.path().join("validator.log");
     // Pinned to one CPU, where the service runs on the current-thread scheduler (the other
     // tests that run the service see every CPU of the machine).
-    let mut command = Command::new("taskset");
-    command
+    let log_file = std::fs::File::create(&log).unwrap();
+    let mut child = sn27_command("taskset")
         .args(["-c", "0", env!("CARGO_BIN_EXE_sn27")])
         .args(["--config", c, "--log-format", "text", "run"])
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "400000")
         .env_remove("WATCHDOG_PID")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SN27_") {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command.spawn().unwrap();
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
     let pid = Pid::from_raw(child.id() as i32);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
 

@@ -57,6 +57,42 @@ pub fn sn27(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("the sn27 binary runs")
 }
 
+/// The `sn27` binary as a command (`taskset` and other wrappers take it as an argument),
+/// without the inherited `SN27_*` variables, which it would read as configuration, nor
+/// `RUST_LOG`, which would override the configured log filter.
+pub fn sn27_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.stdin(Stdio::null()).env_remove("RUST_LOG");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SN27_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// A fresh devnet (a block every `block_time` seconds) and a wallet without a password for
+/// the configuration at `config`; returns the wallet as `sn27 wallet show --json` tells it.
+pub fn devnet_with_wallet(config: &str, block_time: &str) -> serde_json::Value {
+    sn27_ok(&[
+        "--config",
+        config,
+        "devnet",
+        "init",
+        "--block-time",
+        block_time,
+    ]);
+    sn27_ok(&[
+        "--config",
+        config,
+        "wallet",
+        "create",
+        "--no-password",
+        "--no-print-mnemonic",
+    ]);
+    serde_json::from_str(&sn27_ok(&["--config", config, "wallet", "show", "--json"])).unwrap()
+}
+
 /// [`sn27`] that must succeed; returns its stdout.
 pub fn sn27_ok(args: &[&str]) -> String {
     let out = sn27(args, &[]);
