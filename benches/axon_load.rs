@@ -39,6 +39,15 @@ use sn27::metagraph::{MetagraphSnapshot, Neuron, SharedMetagraph};
 use sn27::miner::policy::MinerAccessPolicy;
 use sn27::protocol::{Allocate, Synapse};
 
+mod support;
+use support::{cpu_secs, env_or, pin_to_cpu, status_kib};
+
+/// Resident and peak resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let pid = pid.to_string();
+    (status_kib(&pid, "VmRSS:"), status_kib(&pid, "VmHWM:"))
+}
+
 const ROLE: &str = "SN27_BENCH_ROLE";
 
 fn client_key(i: usize) -> Keypair {
@@ -222,50 +231,6 @@ fn main() {
         "sn27 rate / raw verification rate: {:.0}%",
         100.0 * rust.rate / verify_rate
     );
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn pin_to_cpu(cpu: usize) {
-    let mut set = nix::sched::CpuSet::new();
-    if set.set(cpu).is_ok() {
-        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
-    }
-}
-
-/// User plus system CPU time of a process so far, seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Resident and peak resident memory of a process, KiB.
-fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn raw_verifications_per_second() -> f64 {
@@ -454,7 +419,7 @@ fn load(addr: SocketAddr, hotkey: &str, connections: usize, secs: u64, server: u
         }
         let deadline = Instant::now() + Duration::from_secs(secs);
         let started = Instant::now();
-        let server_cpu = cpu_secs(server);
+        let server_cpu = cpu_secs(&server.to_string());
         let mut tasks = Vec::new();
         for requests in prepared {
             tasks.push(tokio::spawn(async move {
@@ -507,7 +472,7 @@ fn load(addr: SocketAddr, hotkey: &str, connections: usize, secs: u64, server: u
             errors += e;
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let server_busy = (cpu_secs(server) - server_cpu) / elapsed;
+        let server_busy = (cpu_secs(&server.to_string()) - server_cpu) / elapsed;
         latencies.sort_unstable();
         let pick = |q: f64| {
             latencies

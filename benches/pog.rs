@@ -18,6 +18,9 @@ use sn27::pog::check::{expected_value, isclose, ATOL_V1, RTOL_V1};
 use sn27::pog::merkle::{hash_leaves, leaf, verify_proof, MerkleTree};
 use sn27::pog::prng::{matrix, matrix_direct, Conversion};
 
+mod support;
+use support::{cpu_model, load_average};
+
 /// The test environment's Python (numpy 2.x), which `tests/setup-python.sh` builds.
 const DEFAULT_PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-venv/bin/python");
 
@@ -46,18 +49,6 @@ fn fmt_secs(s: f64) -> String {
     } else {
         format!("{:.2} µs", s * 1e6)
     }
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 /// Seconds per operation (and single-thread hashing rates) from one Rust round.
@@ -177,12 +168,6 @@ fn python_round(python: &str, n: usize) -> [f64; 6] {
             .as_f64()
             .unwrap_or_else(|| panic!("Python output lacks {k}"))
     })
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn main() {

@@ -57,6 +57,9 @@ use sn27::validator::round::{run_round, RoundContext};
 use sn27::validator::selection::Candidate;
 use sn27::validator::state::{StateFile, ValidatorState};
 
+mod support;
+use support::{cpu_model, cpu_secs, cpus, env_or, load_average, pin_to_cpu, status_kib};
+
 const ROLE: &str = "SN27_BENCH_ROLE";
 
 /// The benchmark figures every fake reports: about what the worker's pure-Python CPU test
@@ -94,79 +97,13 @@ fn main() {
     }
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Pins the calling process (and the threads it starts later) to `cpu`, when it exists.
-fn pin_to_cpu(cpu: usize) {
-    let mut set = nix::sched::CpuSet::new();
-    if set.set(cpu).is_ok() {
-        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
-    }
-}
-
 /// The validator runs on CPU 0; the fakes (and this process) on CPU 1 when there is one.
 fn fakes_cpu(machine_cpus: usize) -> usize {
     usize::from(machine_cpus > 1)
 }
 
-/// User plus system CPU time of a process so far, seconds (`self` for this process,
-/// `thread-self` for the calling thread).
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; the kernel
-    // reports them in USER_HZ, which is 100 on Linux.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`).
-fn status_kib(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn mb(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 // ---------------------------------------------------------------------------------------
