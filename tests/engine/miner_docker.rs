@@ -1087,8 +1087,43 @@ fn outdated_validators_are_refused_once_most_are_updated() {
         "{}",
         setup.log()
     );
-    let out = allocate(&runtime, &setup, &updated, check);
+    let out = allocate(&runtime, &setup, &updated, check.clone());
     assert_eq!(out.get("status"), Some(&json!(true)), "{}", setup.log());
+
+    // A reload that admits outdated validators applies at once, and says so.
+    let text = std::fs::read_to_string(&setup.miner_config).unwrap();
+    std::fs::write(
+        &setup.miner_config,
+        text.replace("[miner]\n", "[miner]\nwhitelist_not_updated = true\n"),
+    )
+    .unwrap();
+    let pid = setup.miner.as_ref().unwrap().id() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !setup.log().contains("configuration reloaded") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = setup.log();
+    let reloaded = log
+        .lines()
+        .find(|l| l.contains("configuration reloaded"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        reloaded.contains("miner.whitelist_not_updated"),
+        "{reloaded}"
+    );
+    assert!(!log.contains("applies only after a restart"), "{log}");
+    let admitted = runtime.block_on(dendrite.call(&setup.target(), check, Duration::from_secs(30)));
+    assert!(
+        admitted.is_success(),
+        "{}\n{}",
+        admitted.status_code,
+        setup.log()
+    );
 }
 
 #[test]
