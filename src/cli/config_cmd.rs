@@ -111,7 +111,9 @@ fn profile_notes(config: &config::Config) -> Vec<String> {
                 MinerProfile::Sn27V221 => {
                     "validators of that release test axons of version 221 or more, allocate \
                      without asking first and expect the answer within 60 s, a release within \
-                     15 s, and SSH and the four user ports reachable from the internet"
+                     15 s, and SSH and the four user ports reachable from the internet; they \
+                     also score only miners with a signed W&B specs run, which sn27 does not \
+                     publish yet, so they score this miner 0"
                 }
                 MinerProfile::Sn27V183 => {
                     "validators of that release ask before allocating, expect the answer within \

@@ -154,6 +154,11 @@ fn check_says_what_the_profile_expects_and_which_ports_to_open() {
     let config = write_config(&dir, "role = \"miner\"\n");
     let text = stdout(&sn27(&["config", "check", "--config", &config], &[]));
     assert!(text.contains("# miner profile sn27-v2.2.1: "), "{text}");
+    // What the miner lacks for those validators is said, not left to be found out.
+    assert!(
+        text.contains("W&B specs run, which sn27 does not publish yet"),
+        "{text}"
+    );
     assert!(
         text.contains("# open TCP 8091, 4444, 27015, 27016, 27017, 27018 (axon, SSH, user ports)"),
         "{text}"
@@ -165,6 +170,7 @@ fn check_says_what_the_profile_expects_and_which_ports_to_open() {
     let text = stdout(&sn27(&["config", "check", "--config", &config], &[]));
     assert!(text.contains("# open TCP 8091, 4444 (axon, SSH)"), "{text}");
     assert!(text.contains("axon version 183"), "{text}");
+    assert!(!text.contains("W&B"), "{text}");
     let config = write_config(
         &dir,
         "role = \"validator\"\n[scoring]\nprofile = \"sn27-v2.2.1\"\n",
