@@ -40,7 +40,7 @@ use sn27::miner::policy::MinerAccessPolicy;
 use sn27::protocol::{Allocate, Synapse};
 
 mod support;
-use support::{cpu_secs, env_or, pin_to_cpu, status_kib};
+use support::{cpu_secs, env_or, pin_to_cpu, sn27_command, status_kib};
 
 /// Resident and peak resident memory of a process, KiB.
 fn rss_kib(pid: u32) -> (u64, u64) {
@@ -540,18 +540,10 @@ impl MinerProcess {
         )
         .map_err(|e| e.to_string())?;
         let sn27 = |args: &[&str]| -> Result<String, String> {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
-            // Only the configuration reaches sn27: SN27_* variables would be read as keys.
-            for (name, _) in std::env::vars_os() {
-                if name.to_string_lossy().starts_with("SN27_") {
-                    command.env_remove(name);
-                }
-            }
-            let out = command
+            let out = sn27_command(env!("CARGO_BIN_EXE_sn27"))
                 .arg("--config")
                 .arg(&config)
                 .args(args)
-                .stdin(Stdio::null())
                 .output()
                 .map_err(|e| e.to_string())?;
             if !out.status.success() {
@@ -576,17 +568,10 @@ impl MinerProcess {
             sn27(&["devnet", "register", &caller, "--stake", "2000"])?;
         }
         let log = std::fs::File::create(dir.path().join("miner.log")).map_err(|e| e.to_string())?;
-        let mut command = Command::new("taskset");
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("SN27_") {
-                command.env_remove(name);
-            }
-        }
-        let child = command
+        let child = sn27_command("taskset")
             .args(["-c", "0", env!("CARGO_BIN_EXE_sn27"), "--config"])
             .arg(&config)
             .arg("run")
-            .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .spawn()

@@ -3,6 +3,21 @@
 //! includes this module and uses what it needs.
 #![allow(dead_code)]
 
+/// `program` (the `sn27` binary, or a wrapper that runs it) with stdin closed and without the
+/// inherited `SN27_*` variables, which sn27 would read as configuration keys, nor `RUST_LOG`.
+pub fn sn27_command(program: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command
+        .stdin(std::process::Stdio::null())
+        .env_remove("RUST_LOG");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SN27_") {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
 /// An environment variable parsed, or `default` when unset or unreadable.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, free_ports, python_peer, sn27, sn27_ok as ok, stderr, stdout};
+use crate::support::{
+    free_port, free_ports, python_peer, sn27, sn27_command, sn27_ok as ok, stderr, stdout,
+};
 use serde_json::{json, Map, Value};
 use sn27::dendrite::{Dendrite, Target};
 use sn27::keys::Keypair;
@@ -194,7 +196,7 @@ impl Setup {
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
+        let mut command = sn27_command(env!("CARGO_BIN_EXE_sn27"));
         command
             .args([
                 "--config",
@@ -203,17 +205,8 @@ impl Setup {
                 "text",
                 "run",
             ])
-            .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .env_remove("RUST_LOG");
-        // Only configuration reaches the miner: the test runner's own SN27_TEST_* variables
-        // would be read as (unknown) configuration keys.
-        for (name, _) in std::env::vars() {
-            if name.starts_with("SN27_") {
-                command.env_remove(name);
-            }
-        }
+            .stderr(log);
         if let Some(stage) = crash_at {
             command.args(["--crash-at", stage]);
         }

@@ -23,7 +23,7 @@ use sn27::protocol::credentials::{CallerKey, Credentials};
 use sn27::protocol::{Allocate, AllocateOutput, AllocateRequest, Synapse};
 use sn27::wallet::{KeyRole, PasswordSource, Wallet};
 
-use crate::support::{free_port, free_ports, sn27, sn27_ok, stderr, stdout};
+use crate::support::{free_port, free_ports, sn27, sn27_command, sn27_ok, stderr, stdout};
 
 /// The engine tests share one Docker engine; one of these at a time.
 pub static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -225,19 +225,13 @@ impl Network {
     /// Starts `sn27 run` with `config`, logging to `<name>.log`.
     fn spawn(&mut self, name: &str, config: &str) {
         let log = std::fs::File::create(self.root().join(format!("{name}.log"))).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
-        command
+        let child = sn27_command(env!("CARGO_BIN_EXE_sn27"))
             .args(["--config", config, "--log-format", "text", "run"])
-            .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
-            .env_remove("RUST_LOG");
-        for (key, _) in std::env::vars() {
-            if key.starts_with("SN27_") {
-                command.env_remove(key);
-            }
-        }
-        self.children.push(command.spawn().unwrap());
+            .spawn()
+            .unwrap();
+        self.children.push(child);
     }
 
     fn real_miner(&mut self, name: &str, base_image: &str) -> String {

@@ -1,10 +1,10 @@
 //! `sn27 run` with `[chain] auto_register`: an unregistered validator registers itself when
 //! the burn is within `max_burn`, and refuses to start, naming the limit, when it is not.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{sn27, sn27_ok, stderr};
+use crate::support::{sn27, sn27_command, sn27_ok, stderr};
 
 fn config(dir: &std::path::Path, max_burn: &str) -> String {
     let path = dir.join(format!("validator-{max_burn}.toml"));
@@ -57,18 +57,12 @@ fn an_unregistered_service_registers_itself_within_its_burn_limit() {
     );
 
     let high = config(dir.path(), "2.0");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
-    command
+    let mut child = sn27_command(env!("CARGO_BIN_EXE_sn27"))
         .args(["--config", &high, "--log-format", "text", "run"])
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SN27_") {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command.spawn().unwrap();
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let registered = loop {
         let metagraph = sn27_ok(&["--config", &high, "metagraph", "--json"]);

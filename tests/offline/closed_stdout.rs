@@ -3,24 +3,17 @@
 
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::support::sn27_ok;
+use crate::support::{sn27_command, sn27_ok};
 
 /// Runs `sn27 args` with stdout connected to a socket whose other end is already closed, so
 /// the first write fails with EPIPE (deterministically, unlike a pipe closed in a race).
 fn with_closed_stdout(args: &[&str]) -> std::process::Output {
     let (ours, theirs) = UnixStream::pair().unwrap();
     drop(ours);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SN27_") || name.starts_with("BT_PW_") {
-            command.env_remove(name);
-        }
-    }
-    command
+    sn27_command(env!("CARGO_BIN_EXE_sn27"))
         .args(args)
-        .stdin(Stdio::null())
         .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stderr(Stdio::piped())
         .output()

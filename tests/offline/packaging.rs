@@ -324,13 +324,7 @@ fn firewall_plan(root: &Path) -> String {
     );
     // The installed sn27 reads `SN27_*` variables as configuration and refuses unknown
     // ones: the test harness's own (`SN27_TEST_*`) stay out of the operator's environment.
-    let mut install = std::process::Command::new("sh");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("SN27_") {
-            install.env_remove(name);
-        }
-    }
-    let out = install
+    let out = crate::support::sn27_command("sh")
         .arg(repo().join("install.sh"))
         .args(["--dry-run", "--with-firewall", "--root"])
         .arg(root)

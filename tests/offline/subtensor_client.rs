@@ -706,18 +706,12 @@ async fn the_service_waits_for_its_node_and_logs_the_cause_once() {
     cli.ok(&["wallet", "create", "--no-password", "--no-print-mnemonic"])
         .await;
 
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sn27"));
-    command
+    let mut child = crate::support::sn27_command(env!("CARGO_BIN_EXE_sn27"))
         .args(["--config", &cli.config, "--log-format", "text", "run"])
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SN27_") || name.starts_with("BT_PW_") || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command.spawn().unwrap();
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let mut stderr = child.stderr.take().unwrap();
     let reader = {

@@ -44,28 +44,25 @@ pub fn free_ports(n: usize) -> Vec<u16> {
     ports
 }
 
-/// Runs the `sn27` binary with `args`, no inherited `SN27_*` variables, and `env` added.
+/// Runs the `sn27` binary with `args`, none of the inherited variables it would read (see
+/// [`sn27_command`]), and `env` added.
 pub fn sn27(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sn27"));
-    command.args(args).stdin(Stdio::null());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SN27_") || name.starts_with("BT_PW_") {
-            command.env_remove(name);
-        }
-    }
-    command.envs(env.iter().copied());
+    let mut command = sn27_command(env!("CARGO_BIN_EXE_sn27"));
+    command.args(args).envs(env.iter().copied());
     command.output().expect("the sn27 binary runs")
 }
 
-/// The `sn27` binary as a command (`taskset` and other wrappers take it as an argument),
-/// without the inherited `SN27_*` variables, which it would read as configuration, nor
-/// `RUST_LOG`, which would override the configured log filter.
+/// `program` (the `sn27` binary, or a wrapper such as `taskset` or `sh install.sh` that runs
+/// it) as a command with stdin closed and without the inherited variables sn27 would read:
+/// `SN27_*` (as configuration: the test runner's own `SN27_TEST_*` would be unknown keys),
+/// `BT_PW_*` (wallet passwords) and `RUST_LOG` (over the configured log filter).
 pub fn sn27_command(program: &str) -> Command {
     let mut command = Command::new(program);
     command.stdin(Stdio::null()).env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SN27_") {
-            command.env_remove(name);
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if text.starts_with("SN27_") || text.starts_with("BT_PW_") {
+            command.env_remove(&name);
         }
     }
     command
