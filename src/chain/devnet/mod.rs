@@ -292,10 +292,7 @@ impl Chain for Devnet {
         self.write(move |tx, block| {
             let h = read_hyperparameters(tx, &path, netuid)?;
             let uid = storage::uid_of(tx, &path, netuid, &hotkey)?;
-            let last = match uid {
-                Some(uid) => storage::axon_block(tx, &path, netuid, uid)?,
-                None => 0,
-            };
+            let last = storage::served_block(tx, &path, netuid, uid, storage::Endpoint::Axon)?;
             let uid = rules::serve_axon(&h, netuid, &hotkey, uid, &axon, last, block)?;
             // Block 0 reads as "never served", so the first serve is recorded at block 1 at least.
             let served_at = block.max(1);
@@ -315,10 +312,8 @@ impl Chain for Devnet {
         self.write(move |tx, block| {
             let h = read_hyperparameters(tx, &path, netuid)?;
             let uid = storage::uid_of(tx, &path, netuid, &hotkey)?;
-            let last = match uid {
-                Some(uid) => storage::prometheus_block(tx, &path, netuid, uid)?,
-                None => 0,
-            };
+            let last =
+                storage::served_block(tx, &path, netuid, uid, storage::Endpoint::Prometheus)?;
             let uid = rules::serve_prometheus(&h, netuid, &hotkey, uid, &info, last, block)?;
             // As for axons, block 0 reads as "never served".
             let served_at = block.max(1);

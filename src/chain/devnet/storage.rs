@@ -210,16 +210,29 @@ pub(super) fn record_axon(
     Ok(())
 }
 
-/// The block `uid` last served its axon at (0: never).
-pub(super) fn axon_block(
+/// What a neuron serves on chain.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Endpoint {
+    Axon,
+    Prometheus,
+}
+
+/// The block `uid` last served `endpoint` at; 0 when never, or when there is no uid.
+pub(super) fn served_block(
     tx: &Transaction,
     path: &Path,
     netuid: u16,
-    uid: u16,
+    uid: Option<u16>,
+    endpoint: Endpoint,
 ) -> Result<u64, ChainError> {
+    let Some(uid) = uid else { return Ok(0) };
+    let column = match endpoint {
+        Endpoint::Axon => "axon_block",
+        Endpoint::Prometheus => "prometheus_block",
+    };
     let block: i64 = tx
         .query_row(
-            "SELECT axon_block FROM neurons WHERE netuid = ?1 AND uid = ?2",
+            &format!("SELECT {column} FROM neurons WHERE netuid = ?1 AND uid = ?2"),
             params![netuid, uid],
             |r| r.get(0),
         )
@@ -252,23 +265,6 @@ pub(super) fn record_prometheus(
     )
     .map_err(|e| storage(path, e))?;
     Ok(())
-}
-
-/// The block `uid` last served its prometheus info at (0: never).
-pub(super) fn prometheus_block(
-    tx: &Transaction,
-    path: &Path,
-    netuid: u16,
-    uid: u16,
-) -> Result<u64, ChainError> {
-    let block: i64 = tx
-        .query_row(
-            "SELECT prometheus_block FROM neurons WHERE netuid = ?1 AND uid = ?2",
-            params![netuid, uid],
-            |r| r.get(0),
-        )
-        .map_err(|e| storage(path, e))?;
-    Ok(block as u64)
 }
 
 /// Stores `uid`'s weights and marks its last update.
