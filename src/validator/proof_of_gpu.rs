@@ -291,36 +291,27 @@ pub async fn run(remote: &dyn Remote, settings: &PogSettings) -> Result<Verified
         return Err(PogFailure::WorkerHash { expected, found });
     }
 
-    let out = step(
+    let (info, _) = parsed_step(
         remote,
         "gpu_info",
         &mode("gpu_info"),
-        None,
         MAX_LINE_BYTES,
         settings.step_timeout,
+        GpuInfo::parse,
     )
     .await?;
-    let info = GpuInfo::parse(&text(&out.stdout)).map_err(|error| PogFailure::Output {
-        step: "gpu_info",
-        error,
-    })?;
     let reported = info.reported_name().ok_or(PogFailure::NoGpus)?.to_string();
 
-    let out = step(
+    let (benchmark, _) = parsed_step(
         remote,
         "benchmark",
         &mode("benchmark"),
-        None,
         MAX_LINE_BYTES,
         settings.step_timeout,
+        BenchmarkOutput::parse,
     )
     .await?;
-    let benchmark: Benchmark = BenchmarkOutput::parse(&text(&out.stdout))
-        .map_err(|error| PogFailure::Output {
-            step: "benchmark",
-            error,
-        })?
-        .into();
+    let benchmark: Benchmark = benchmark.into();
     if benchmark.gpus as usize != info.num_gpus() {
         return Err(PogFailure::GpuCountMismatch {
             info: info.num_gpus(),
@@ -370,21 +361,16 @@ pub async fn run(remote: &dyn Remote, settings: &PogSettings) -> Result<Verified
     )
     .await?;
     let compute = format!("{} --seeds {SEEDS_PATH}", mode("compute"));
-    let out = step(
+    let (computed, elapsed) = parsed_step(
         remote,
         "compute",
         &compute,
-        None,
         MAX_LINE_BYTES,
         settings.compute_timeout,
+        ComputeOutput::parse,
     )
     .await?;
-    let elapsed = out.elapsed.as_secs_f64();
-    let computed =
-        ComputeOutput::parse(&text(&out.stdout)).map_err(|error| PogFailure::Output {
-            step: "compute",
-            error,
-        })?;
+    let elapsed = elapsed.as_secs_f64();
     let ids: Vec<u32> = computed.gpus.iter().map(|g| g.id).collect();
     let sent: Vec<u32> = seeds.iter().map(|s| s.0).collect();
     if ids != sent {
@@ -440,36 +426,27 @@ pub async fn run(remote: &dyn Remote, settings: &PogSettings) -> Result<Verified
         "{python} {WORKER_PATH} --mode proof --dir {} --challenges {CHALLENGES_PATH}",
         computed.dir
     );
-    let out = step(
+    let (written, _) = parsed_step(
         remote,
         "proof",
         &proof,
-        None,
         MAX_LINE_BYTES,
         settings.step_timeout,
+        ProofWritten::parse,
     )
     .await?;
-    let written = ProofWritten::parse(&text(&out.stdout)).map_err(|error| PogFailure::Output {
-        step: "proof",
-        error,
-    })?;
     // Each response is the row's hex (8n) plus its proof; anything much larger is not ours.
     let expected_size = gpus * (8 * n + 70 * proof_len(n) + 512) + 4096;
     let limit = (2 * expected_size).min(MAX_RESPONSES_BYTES);
-    let out = step(
+    let (responses, _) = parsed_step(
         remote,
         "proof",
         &format!("cat {}", written.file),
-        None,
         limit,
         settings.step_timeout,
+        ProofResponses::parse,
     )
     .await?;
-    let responses =
-        ProofResponses::parse(&text(&out.stdout)).map_err(|error| PogFailure::Output {
-            step: "proof",
-            error,
-        })?;
 
     let pass_rule = settings.pass_rule;
     let verdict = tokio::task::spawn_blocking(move || {
@@ -570,6 +547,21 @@ async fn step(
         });
     }
     Ok(out)
+}
+
+/// A [`step`] whose stdout the worker's format `parse` reads; with the step's run time.
+async fn parsed_step<T>(
+    remote: &dyn Remote,
+    name: &'static str,
+    command: &str,
+    limit: usize,
+    timeout: Duration,
+    parse: fn(&str) -> Result<T, OutputError>,
+) -> Result<(T, Duration), PogFailure> {
+    let out = step(remote, name, command, None, limit, timeout).await?;
+    let parsed =
+        parse(&text(&out.stdout)).map_err(|error| PogFailure::Output { step: name, error })?;
+    Ok((parsed, out.elapsed))
 }
 
 /// Writes a file in the container through a command's stdin.
