@@ -208,7 +208,8 @@ impl Chain for MeteredChain {
     }
 }
 
-/// Reads the GPUs again for a scrape (NVML is quick; a machine without it has none).
+/// Reads the GPUs again for a scrape (blocking: NVML loads the driver library and asks each GPU;
+/// a machine without it has none).
 pub fn refresh_gpus(metrics: &Metrics) {
     if let Ok(inventory) = crate::gpu::inventory::Inventory::read() {
         for gpu in &inventory.gpus {

@@ -220,7 +220,7 @@ impl Metrics {
 
 /// What `/status` answers: the role's own summary, computed when asked.
 pub type StatusFn = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
-/// Run before each scrape (e.g. to read the GPUs again).
+/// Run before each scrape (e.g. to read the GPUs again), on the blocking pool: it may block.
 pub type ScrapeHook = Arc<dyn Fn(&Metrics) + Send + Sync>;
 
 /// Binds the endpoint's address (before the service says it is ready, so that it answers from
@@ -261,7 +261,11 @@ pub async fn serve(
                     async move {
                         let (code, kind, body) = match request.uri().path() {
                             "/metrics" => {
-                                hook(&metrics);
+                                // The hook may block (NVML loads the driver's library and
+                                // asks every GPU): on the blocking pool, not the runtime,
+                                // which also serves the axon.
+                                let refreshed = metrics.clone();
+                                let _ = tokio::task::spawn_blocking(move || hook(&refreshed)).await;
                                 (
                                     StatusCode::OK,
                                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
