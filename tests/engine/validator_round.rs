@@ -382,6 +382,27 @@ fn uid_row<'a>(scores: &'a Value, hotkey: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{hotkey} in {scores}"))
 }
 
+/// Waits until an SSH server on `127.0.0.1:port` sends its identification line.
+fn wait_for_ssh_banner(port: u16) {
+    use std::io::Read;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut banner = [0u8; 4];
+        let answered = TcpStream::connect(("127.0.0.1", port)).and_then(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            stream.read_exact(&mut banner)
+        });
+        if answered.is_ok() && &banner == b"SSH-" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sshd answered on port {port} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 #[test]
 fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -440,6 +461,9 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
         })
         .unwrap();
     assert!(out.success());
+    // Docker's port proxy accepts and then resets connections until sshd listens inside; the
+    // validator must meet a working sshd here, or this miner fails at "ssh", not "release".
+    wait_for_ssh_banner(ssh_port);
     let hotkey = net.fake_miner("fake-no-release", move |fields| {
         answer_allocation(fields, ssh_port, password, false)
     });
