@@ -35,3 +35,4 @@ pub mod service;
 pub mod ssh;
 pub mod validator;
 pub mod wallet;
+pub mod wandb;

@@ -313,7 +313,15 @@ fn describe(kind: &Kind) -> String {
     match kind {
         Kind::UnknownField(field, expected) => {
             let mut message = "unknown key".to_string();
-            if field.contains("password") && !field.ends_with("_env") && !field.ends_with("_file") {
+            if field == "api_key" {
+                message.push_str(
+                    "; API keys never go in the config file: set api_key_env (a variable name) \
+                     or api_key_file (a path)",
+                );
+            } else if field.contains("password")
+                && !field.ends_with("_env")
+                && !field.ends_with("_file")
+            {
                 message.push_str(
                     "; passwords never go in the config file: set password_env (a variable \
                      name) or password_file (a path)",

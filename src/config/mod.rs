@@ -117,6 +117,7 @@ pub struct Config {
     pub scoring: ScoringConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub wandb: WandbConfig,
 }
 
 impl Default for Config {
@@ -132,6 +133,7 @@ impl Default for Config {
             scoring: ScoringConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            wandb: WandbConfig::default(),
         }
     }
 }
@@ -499,6 +501,85 @@ pub struct MetricsConfig {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// `[wandb]`: the W&B side channel of SN27 v2.x nodes (`sn27-protocol.md` §11), off by
+/// default. A miner keeps its signed specs run `miner-<hotkey>` (v2.2.1 validators score only
+/// miners that keep one); a validator reads miners' runs and the penalty list into its scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WandbConfig {
+    /// Publish (miner) or read (validator) the runs.
+    pub enabled: bool,
+    /// The W&B API address.
+    pub base_url: String,
+    /// The entity and project SN27 nodes share.
+    pub entity: String,
+    pub project: String,
+    /// Name of the environment variable holding the API key.
+    pub api_key_env: String,
+    /// Path of a file (mode 0600) holding the API key; when set, used instead of the variable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    /// Miner: seconds between the run's heartbeats (and checks whether its config changed).
+    pub heartbeat_secs: u64,
+    /// Validator: blocks between reads of the miners' runs (the reference's 150).
+    pub read_interval_blocks: u32,
+    /// Validator: id of the run whose `penalized_hotkeys_checklist` zeroes miners.
+    pub penalty_run: String,
+    /// Validator: the hotkey that must have signed the penalty run.
+    pub penalty_hotkey: String,
+}
+
+impl Default for WandbConfig {
+    fn default() -> Self {
+        WandbConfig {
+            enabled: false,
+            base_url: "https://api.wandb.ai".into(),
+            entity: "neuralinternet".into(),
+            project: "opencompute".into(),
+            api_key_env: "WANDB_API_KEY".into(),
+            api_key_file: None,
+            heartbeat_secs: 60,
+            read_interval_blocks: 150,
+            penalty_run: "ckig4h3x".into(),
+            penalty_hotkey: "5GmvyePN9aYErXBBhBnxZKGoGk4LKZApE4NkaSzW62CYCYNA".into(),
+        }
+    }
+}
+
+impl WandbConfig {
+    /// The API key, from `api_key_file` when set, else `api_key_env`; the error names the
+    /// source and never the key.
+    pub fn api_key(&self) -> Result<zeroize::Zeroizing<String>, String> {
+        if let Some(path) = &self.api_key_file {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path)
+                .map_err(|e| format!("W&B API key file {}: {e}", path.display()))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(format!(
+                    "W&B API key file {} is readable by other users: chmod 600 it",
+                    path.display()
+                ));
+            }
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("W&B API key file {}: {e}", path.display()))?,
+            );
+            let key = text.trim();
+            if key.is_empty() {
+                return Err(format!("W&B API key file {} is empty", path.display()));
+            }
+            return Ok(zeroize::Zeroizing::new(key.to_string()));
+        }
+        match std::env::var(&self.api_key_env) {
+            Ok(key) if !key.trim().is_empty() => Ok(zeroize::Zeroizing::new(key.trim().into())),
+            _ => Err(format!(
+                "no W&B API key: set the environment variable {} or [wandb] api_key_file",
+                self.api_key_env
+            )),
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -656,6 +737,7 @@ mod tests {
         full.chain.devnet_path = Some("/x".into());
         full.metrics.listen = Some("127.0.0.1:9127".parse().unwrap());
         full.validator.live_config_url = Some("http://203.0.113.5:8000/config".into());
+        full.wandb.api_key_file = Some("/x".into());
         let mut expected = BTreeSet::new();
         leaf_keys(&toml::Value::try_from(&full).unwrap(), "", &mut expected);
 
@@ -673,6 +755,12 @@ mod tests {
         );
         assert_eq!(shown.scoring, ScoringConfig::default());
         assert_eq!(shown.validator, ValidatorConfig::default());
+        // The key file's path is an example; it has no default.
+        assert_eq!(
+            shown.wandb.api_key_file.take(),
+            Some(PathBuf::from("/etc/sn27/wandb-api-key"))
+        );
+        assert_eq!(shown.wandb, WandbConfig::default());
     }
 
     #[test]

@@ -257,6 +257,7 @@ pub(super) fn validate(config: &Config) -> Vec<Finding> {
     }
 
     scoring(&mut out, config);
+    wandb(&mut out, config);
 
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.filter) {
         out.error(&["log", "filter"], &format!("not a valid log filter: {e}"));
@@ -462,6 +463,46 @@ fn percentage(out: &mut Findings, path: &[&str], value: u8) {
             path,
             &format!("is a percentage from 0 to 100, found {value}"),
         );
+    }
+}
+
+fn wandb(out: &mut Findings, c: &Config) {
+    let w = &c.wandb;
+    match w.base_url.parse::<hyper::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {}
+        _ => out.error(
+            &["wandb", "base_url"],
+            "must be an http:// or https:// address, e.g. https://api.wandb.ai",
+        ),
+    }
+    for (key, value) in [
+        ("entity", &w.entity),
+        ("project", &w.project),
+        ("penalty_run", &w.penalty_run),
+    ] {
+        if value.trim().is_empty() || value.contains('/') {
+            out.error(&["wandb", key], "must be a W&B name, without '/'");
+        }
+    }
+    positive(out, &["wandb", "heartbeat_secs"], w.heartbeat_secs);
+    positive(
+        out,
+        &["wandb", "read_interval_blocks"],
+        w.read_interval_blocks.into(),
+    );
+    if let Err(e) = PublicKey::from_ss58(&w.penalty_hotkey) {
+        out.error(
+            &["wandb", "penalty_hotkey"],
+            &format!("not an ss58 address: {e}"),
+        );
+    }
+    if w.enabled {
+        if let Err(e) = w.api_key() {
+            out.warn(
+                &["wandb", "enabled"],
+                &format!("{e}; until sn27 finds one it publishes and reads nothing"),
+            );
+        }
     }
 }
 

@@ -17,6 +17,7 @@ mod allocate;
 mod body_hash;
 pub mod credentials;
 mod headers;
+pub mod run_signature;
 mod signing;
 mod synapse;
 

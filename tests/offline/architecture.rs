@@ -92,6 +92,7 @@ fn adapters_never_import_the_configuration() {
             "ssh.rs",
             "gpu",
             "instrument.rs",
+            "wandb.rs",
         ],
         &["crate::config", "crate::cli"],
         "adapters get their own values from the roles, never the configuration",
@@ -112,6 +113,7 @@ fn adapters_never_import_roles() {
             "ssh.rs",
             "gpu",
             "instrument.rs",
+            "wandb.rs",
         ],
         &["crate::miner", "crate::validator"],
         "an adapter must not depend on the miner or the validator",
@@ -143,6 +145,7 @@ fn the_domain_does_no_io_and_depends_on_nothing_above_it() {
             "crate::wallet",
             "crate::logging",
             "crate::fsutil",
+            "crate::wandb",
         ],
         "the domain modules name only each other",
     );
@@ -199,6 +202,7 @@ fn only_the_command_line_uses_the_command_line() {
         "doctor.rs",
         "registration.rs",
         "instrument.rs",
+        "wandb.rs",
     ] {
         assert_absent(
             &[place],
