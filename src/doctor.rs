@@ -99,7 +99,51 @@ pub async fn examine(config: &Config) -> Vec<Finding> {
         findings.push(firewall(&open));
         findings.push(address(config));
     }
+    findings.extend(wandb(config, role).await);
     findings
+}
+
+/// With `[wandb] enabled`, whether W&B answers with this key; a miner of the v2.2.1 profile
+/// without it is told what it costs.
+async fn wandb(config: &Config, role: Role) -> Option<Finding> {
+    use crate::wandb::{RunPath, WandbClient};
+    let name = "w&b";
+    let w = &config.wandb;
+    if !w.enabled {
+        let v2_miner =
+            role == Role::Miner && config.miner.profile == crate::config::MinerProfile::Sn27V221;
+        return v2_miner.then(|| {
+            Finding::warn(
+                name,
+                "off: SN27 v2.x validators score a miner without a signed W&B specs run 0",
+                "set [wandb] enabled = true and an API key (api_key_file or api_key_env)",
+            )
+        });
+    }
+    let fix = "check [wandb] base_url and the API key (wandb.ai/authorize)";
+    let key = match w.api_key() {
+        Ok(key) => key,
+        Err(e) => return Some(Finding::fail(name, e, fix)),
+    };
+    let client = match WandbClient::new(&w.base_url, &key) {
+        Ok(client) => client,
+        Err(e) => return Some(Finding::fail(name, e.to_string(), fix)),
+    };
+    let probe = RunPath {
+        entity: w.entity.clone(),
+        project: w.project.clone(),
+        name: w.penalty_run.clone(),
+    };
+    Some(match client.run(&probe).await {
+        Ok(_) => Finding::ok(
+            name,
+            format!(
+                "{} answers, key accepted ({}/{})",
+                w.base_url, w.entity, w.project
+            ),
+        ),
+        Err(e) => Finding::fail(name, e.to_string(), fix),
+    })
 }
 
 /// The checks `sn27 run` insists on (a subset of [`examine`]): its refusal in the doctor's
@@ -548,5 +592,47 @@ fn address(config: &Config) -> Finding {
             format!("{e:#}"),
             "set [axon] external_ip to this machine's public address",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_w_and_b_check_says_what_is_missing_or_unreachable() {
+        let mut config = Config {
+            role: Some(Role::Miner),
+            ..Config::default()
+        };
+        let off = wandb(&config, Role::Miner).await.unwrap();
+        assert_eq!(off.verdict, Verdict::Warn);
+        assert!(wandb(&config, Role::Validator).await.is_none());
+
+        config.wandb.enabled = true;
+        config.wandb.api_key_env = "SN27_DOCTOR_TEST_UNSET_VARIABLE".into();
+        let no_key = wandb(&config, Role::Miner).await.unwrap();
+        assert_eq!(no_key.verdict, Verdict::Fail);
+        assert!(
+            no_key.detail.contains("SN27_DOCTOR_TEST_UNSET_VARIABLE"),
+            "{no_key:?}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "k").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        config.wandb.api_key_file = Some(key);
+        // Nothing listens on a port just released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        config.wandb.base_url = format!("http://127.0.0.1:{port}");
+        let down = wandb(&config, Role::Validator).await.unwrap();
+        assert_eq!(down.verdict, Verdict::Fail);
+        assert!(down.detail.contains("connecting to 127.0.0.1"), "{down:?}");
+        assert!(!down.fatal, "W&B never stops the service");
     }
 }

@@ -108,17 +108,21 @@ fn profile_notes(config: &config::Config) -> Vec<String> {
             ports.extend(&m.user_ports);
             let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
             let expects = match m.profile {
-                MinerProfile::Sn27V221 => {
+                MinerProfile::Sn27V221 => format!(
                     "validators of that release test axons of version 221 or more, allocate \
                      without asking first and expect the answer within 60 s, a release within \
                      15 s, and SSH and the four user ports reachable from the internet; they \
-                     also score only miners with a signed W&B specs run, which sn27 does not \
-                     publish yet, so they score this miner 0"
-                }
-                MinerProfile::Sn27V183 => {
-                    "validators of that release ask before allocating, expect the answer within \
-                     60 s and SSH reachable from the internet"
-                }
+                     also score only miners with a signed W&B specs run, {}",
+                    if config.wandb.enabled {
+                        "which this miner keeps ([wandb] enabled)"
+                    } else {
+                        "which this miner keeps only with [wandb] enabled: off, they score it 0"
+                    }
+                ),
+                MinerProfile::Sn27V183 => "validators of that release ask before allocating, \
+                                           expect the answer within 60 s and SSH reachable \
+                                           from the internet"
+                    .to_string(),
             };
             notes.push(format!(
                 "miner profile {}: {expects}; this miner publishes axon version {}",

@@ -21,6 +21,7 @@ pub mod policy;
 mod reconcile;
 pub mod request;
 pub mod serve;
+pub mod wandb_run;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -271,6 +272,18 @@ impl Allocations {
                     )
                 })
                 .collect(),
+        )
+    }
+
+    /// The hotkey that rents this miner (`Some(None)`: not rented), as the W&B run's
+    /// `allocated` key says it; `None` while an allocation is being made.
+    pub fn rental_owner(&self) -> Option<Option<String>> {
+        let entries = self.entries.try_lock().ok()?;
+        Some(
+            entries
+                .iter()
+                .find(|e| e.kind == Kind::Rental)
+                .map(|e| e.caller_hotkey.clone()),
         )
     }
 

@@ -238,6 +238,20 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
             ),
         );
     }
+    if config.wandb.enabled {
+        supervisor.spawn(
+            "w&b specs run",
+            super::wandb_run::keep_specs_run(
+                config.wandb.clone(),
+                config.state_dir.clone(),
+                hotkey.clone(),
+                netuid,
+                config.axon.version,
+                allocations.clone(),
+                shutdown.clone(),
+            ),
+        );
+    }
     supervisor.spawn(
         "metagraph resync",
         resync_metagraph(chain.clone(), netuid, shared, shutdown),

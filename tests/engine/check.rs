@@ -97,4 +97,11 @@ fn the_doctor_reports_this_hosts_docker_and_gpus_truthfully() {
     // The image check names what this engine holds.
     let image = check("runtime image");
     assert_eq!(image["verdict"], "ok", "{image}");
+    // A v2.2.1 miner without its W&B run is told what that costs.
+    let wandb = check("w&b");
+    assert_eq!(wandb["verdict"], "warn", "{wandb}");
+    assert!(
+        wandb["detail"].as_str().unwrap().contains("score a miner"),
+        "{wandb}"
+    );
 }

@@ -156,7 +156,9 @@ fn check_says_what_the_profile_expects_and_which_ports_to_open() {
     assert!(text.contains("# miner profile sn27-v2.2.1: "), "{text}");
     // What the miner lacks for those validators is said, not left to be found out.
     assert!(
-        text.contains("W&B specs run, which sn27 does not publish yet"),
+        text.contains(
+            "W&B specs run, which this miner keeps only with [wandb] enabled: off, they score it 0"
+        ),
         "{text}"
     );
     assert!(
@@ -201,6 +203,50 @@ fn password_in_the_file_is_refused_with_the_alternative() {
         !err.contains("hunter2"),
         "the value must not be echoed: {err}"
     );
+}
+
+#[test]
+fn a_w_and_b_key_in_the_file_is_refused_and_a_readable_key_file_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        "role = \"miner\"\n[wandb]\nenabled = true\napi_key = \"abcd1234\"\n",
+    );
+    let out = sn27(&["config", "check", "--config", &config], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("wandb.api_key: unknown key") && err.contains("api_key_file"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("abcd1234"),
+        "the value must not be echoed: {err}"
+    );
+
+    // A key file others can read is not used, and `config check` says why.
+    let key = dir.path().join("key");
+    std::fs::write(&key, "abcd1234").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            "role = \"miner\"\n[wandb]\nenabled = true\napi_key_file = \"{}\"\n\
+             penalty_hotkey = \"nope\"\nbase_url = \"ftp://x\"\n",
+            key.display()
+        ),
+    );
+    let out = sn27(&["config", "check", "--config", &config], &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is readable by other users: chmod 600 it"),
+        "{err}"
+    );
+    assert!(err.contains("wandb.penalty_hotkey"), "{err}");
+    assert!(err.contains("wandb.base_url"), "{err}");
+    assert!(!err.contains("abcd1234"), "{err}");
 }
 
 /// An axon address validators cannot reach is fine on the one-machine devnet and a warning on
