@@ -14,6 +14,7 @@ mod run_cmd;
 mod scores_cmd;
 mod status_cmd;
 mod wallet_cmd;
+mod wandb_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -135,6 +136,10 @@ enum Command {
     /// Administer the embedded local devnet (network = "devnet" only).
     #[command(subcommand)]
     Devnet(chain_cmd::DevnetCommand),
+    /// What SN27 v2.x validators read from W&B ([wandb]): miners' specs runs and the
+    /// penalty list.
+    #[command(subcommand)]
+    Wandb(wandb_cmd::WandbCommand),
 }
 
 /// `--log-format` takes the same names as `[log] format`.
@@ -204,6 +209,7 @@ pub fn main() -> ExitCode {
                 Command::Rental(command) => rent_cmd::rental(&source, command),
                 Command::Bench(args) => bench_cmd::run(&source, &args),
                 Command::Check { json } => check_cmd::run(&source, json),
+                Command::Wandb(command) => wandb_cmd::run(&source, command),
                 Command::Demo(args) => demo_cmd::run(&args),
                 Command::Status { json } => status_cmd::run(&source, json),
                 Command::Scores { wallet, json } => scores_cmd::run(&source, &wallet, json),

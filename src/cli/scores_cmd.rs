@@ -26,7 +26,16 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
         .address(KeyRole::Hotkey)
         .context("reading the validator's hotkey address")?;
     let file = StateFile::new(&file_config.state_dir);
-    let state = file.load()?;
+    let mut state = file.load()?;
+    if !file_config.wandb.enabled {
+        // What a reader found while it was on no longer counts.
+        state.wandb = None;
+    }
+    let wandb_read = state
+        .wandb
+        .as_ref()
+        .is_some_and(|w| !w.specs_reads.is_empty() || w.penalized.is_some());
+    let wandb_summary = wandb_summary(&state);
     let (runtime, chain) = connected(&file_config)?;
     // The live configuration the service follows, read now: the service's copy may be a
     // minute older.
@@ -80,7 +89,8 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
                 "owner": table.owner,
                 "weights_blocked": table.blocked,
                 "live_config": live,
-                "missing_inputs": config.scoring.profile.missing_inputs(live_read),
+                "wandb": state.wandb,
+                "missing_inputs": config.scoring.profile.missing_inputs(live_read, wandb_read),
             }))?
         );
         return Ok(ExitCode::SUCCESS);
@@ -160,7 +170,10 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
     if let Some(live) = &live {
         println!("{live}");
     }
-    let missing = config.scoring.profile.missing_inputs(live_read);
+    if let Some(summary) = &wandb_summary {
+        println!("{summary}");
+    }
+    let missing = config.scoring.profile.missing_inputs(live_read, wandb_read);
     if !missing.is_empty() {
         println!(
             "not read (weights differ from the profile's validators where these say otherwise):"
@@ -170,4 +183,28 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the W&B reader last found, in a line; `None` while it is off.
+fn wandb_summary(state: &crate::validator::state::ValidatorState) -> Option<String> {
+    let w = state.wandb.as_ref()?;
+    let block = w.last_read_block.map_or("never read yet".to_string(), |b| {
+        format!("last read at block {b}")
+    });
+    let specs = match w.specs_reads.last() {
+        Some(hotkeys) => format!(
+            "{} miners with a signed, running specs run in the newest read",
+            hotkeys.len()
+        ),
+        None => "no specs runs read yet (nobody is zeroed for lacking one)".into(),
+    };
+    let penalties = match &w.penalized {
+        Some(list) => format!("{} hotkeys on the penalty list", list.len()),
+        None => "penalty list not read yet".into(),
+    };
+    let error = w
+        .last_error
+        .as_ref()
+        .map_or(String::new(), |e| format!("; last read failed: {e}"));
+    Some(format!("W&B inputs: {block}; {specs}; {penalties}{error}"))
 }

@@ -46,7 +46,8 @@ impl ScoringProfile {
             ScoringProfile::Sn27V183 => "SN27 v1.8.3 validators' weights (rule set B)",
             ScoringProfile::Sn27V221 => {
                 "SN27 v2.2.1 validators' weights, given the same inputs: their live /config \
-                 and W&B inputs are not read, so the YAML defaults stand in for them"
+                 ([validator] live_config_url) and W&B inputs ([wandb] enabled) are read only \
+                 when configured; otherwise the release's YAML defaults stand in for them"
             }
         }
     }
@@ -55,17 +56,22 @@ impl ScoringProfile {
 impl ScoringProfile {
     /// Inputs the profile's validators use that this build does not read, so that weights
     /// can differ from theirs where those inputs say otherwise.
-    pub fn missing_inputs(self, live_config_read: bool) -> Vec<&'static str> {
+    pub fn missing_inputs(self, live_config_read: bool, wandb_read: bool) -> Vec<&'static str> {
         match self {
             ScoringProfile::Default | ScoringProfile::Sn27V183 => Vec::new(),
             ScoringProfile::Sn27V221 => {
                 let live = "the subnet owner's live /config (emission share, GPU weights and \
                             tables; [validator] live_config_url): the release's YAML defaults \
                             are used";
-                let mut missing = vec![
-                    "W&B miner specs runs: every miner is scored as if it kept a signed run",
-                    "the W&B penalty list (Sybil round results): no miner is zeroed by it",
-                ];
+                let mut missing = Vec::new();
+                if !wandb_read {
+                    missing.extend([
+                        "W&B miner specs runs ([wandb] enabled): every miner is scored as if \
+                         it kept a signed run",
+                        "the W&B penalty list (Sybil round results; [wandb] enabled): no miner \
+                         is zeroed by it",
+                    ]);
+                }
                 if !live_config_read {
                     missing.insert(0, live);
                 }

@@ -6,6 +6,8 @@
 //!   credentials, keep the rental on disk, release it).
 //! - [`scoring`]: the formula that turns a proven GPU model and count into points, over the
 //!   `[scoring]` table.
+//! - [`wandb_inputs`]: the W&B inputs of v2.2.1 validators' scores (miners' signed specs
+//!   runs, the penalty list), read when `[wandb] enabled`.
 //! - [`weights`]: scores to the `u16` weights `set_weights` carries, bit for bit as the SDK.
 //! - [`reveal`]: setting weights directly, as hash commit-reveal or timelocked, and the
 //!   bookkeeping that survives restarts between a commit and its reveal.
@@ -22,4 +24,5 @@ pub mod scoring;
 pub mod selection;
 pub mod serve;
 pub mod state;
+pub mod wandb_inputs;
 pub mod weights;

@@ -135,12 +135,15 @@ pub fn score_table(
         let (points, reason) = match (selection.excluded.get(&neuron.uid), &spec) {
             (Some(Excluded::Own), _) => (0.0, Some("this validator".to_string())),
             (Some(excluded), _) => (0.0, Some(excluded.to_string())),
-            (None, Some(spec)) => {
-                let points = points(table, &spec.model, spec.gpus, is_rented);
-                let reason = (points <= 0.0)
-                    .then(|| format!("{} earns nothing in the [scoring] table", spec.model));
-                (points, reason)
-            }
+            (None, Some(spec)) => match state.wandb.as_ref().and_then(|w| w.zeroes(&hotkey)) {
+                Some(reason) => (0.0, Some(reason)),
+                None => {
+                    let points = points(table, &spec.model, spec.gpus, is_rented);
+                    let reason = (points <= 0.0)
+                        .then(|| format!("{} earns nothing in the [scoring] table", spec.model));
+                    (points, reason)
+                }
+            },
             (None, None) => {
                 let reason = match results.last() {
                     None => "not tested yet".to_string(),
@@ -394,20 +397,15 @@ mod tests {
             );
         }
         let table = ScoringConfig::for_profile(ScoringProfile::Sn27V183);
-        let scored = score_table(
-            &metagraph,
-            &selection,
-            &state,
-            &HashSet::new(),
-            &table,
-            None,
-        )
-        .unwrap();
-        let rows = &scored.rows;
+        let scored = |state: &ValidatorState| {
+            score_table(&metagraph, &selection, state, &HashSet::new(), &table, None).unwrap()
+        };
+        let scored_now = scored(&state);
+        let rows = &scored_now.rows;
         let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
         assert!(close(scores[1], 0.125) && close(scores[2], 0.0875) && close(scores[3], 0.059375));
         assert_eq!(
-            scored.weights(),
+            scored_now.weights(),
             Some((vec![1, 2, 3], vec![65535, 45875, 31129]))
         );
         assert_eq!(rows[0].reason.as_deref(), Some("this validator"));
@@ -419,6 +417,25 @@ mod tests {
             .unwrap()
             .rows;
         assert!(rows[1].rented && close(rows[1].points, 2.0 * 6.25));
+
+        // With W&B read: uid 2 has no specs run, uid 3 is on the penalty list.
+        let hotkey = |uid: usize| metagraph.neurons[uid].hotkey.to_ss58();
+        state.wandb = Some(super::super::wandb_inputs::WandbInputs {
+            specs_reads: vec![[hotkey(1), hotkey(3)].into()],
+            penalized: Some(vec![hotkey(3)]),
+            ..Default::default()
+        });
+        let gated = scored(&state);
+        let rows = &gated.rows;
+        assert!(close(rows[1].score, 0.125), "{:?}", rows[1]);
+        assert_eq!(rows[2].points, 0.0);
+        assert_eq!(
+            rows[2].reason.as_deref(),
+            Some("no signed, running W&B specs run in the last 1 read(s)")
+        );
+        assert_eq!(rows[3].points, 0.0);
+        assert_eq!(rows[3].reason.as_deref(), Some("on the W&B penalty list"));
+        assert_eq!(gated.weights(), Some((vec![1], vec![65535])));
     }
     /// A distinct key per `(kind, uid)` (no key generation: the tests only compare keys).
     fn key_of(kind: u8, uid: u16) -> PublicKey {

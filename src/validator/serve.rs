@@ -90,7 +90,7 @@ pub fn rented_hotkeys(state_dir: &std::path::Path) -> HashSet<String> {
 
 /// Keys a reload applies while the validator runs (they are read afresh for every round and
 /// every weights setting); any other change waits for a restart.
-const RELOADABLE: &[&str] = &["log.filter", "validator.", "scoring."];
+const RELOADABLE: &[&str] = &["log.filter", "validator.", "scoring.", "wandb."];
 
 /// Publishes the prometheus info at start; a failure is logged and the validator runs on.
 async fn publish_prometheus(chain: &dyn Chain, config: &Config, hotkey: &Keypair) {
@@ -144,6 +144,10 @@ pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyho
     };
     // A round cut short by a stop or a crash is over: what it found counts.
     loaded.round_in_progress = false;
+    // W&B inputs count only while they are read.
+    if !config.wandb.enabled {
+        loaded.wandb = None;
+    }
     tracing::info!(hotkey = %hotkey.public(), netuid, miners = loaded.miners.len(),
         last_round = ?loaded.last_round_block, "validator starting");
     let listen = config.metrics.listen;
@@ -176,6 +180,10 @@ pub async fn run(config: Config, hotkey: Keypair, source: ConfigSource) -> anyho
     supervisor.spawn(
         "live configuration",
         validator.clone().follow_live_config(shutdown.clone()),
+    );
+    supervisor.spawn(
+        "w&b inputs",
+        validator.clone().follow_wandb(shutdown.clone()),
     );
     if let Some(listen) = listen {
         let watched = validator.clone();
@@ -277,6 +285,93 @@ impl Validator {
         }
     }
 
+    /// Reads the W&B inputs every `[wandb] read_interval_blocks` while `[wandb] enabled`; a
+    /// failed read keeps what the last good one said and is logged when its cause changes.
+    async fn follow_wandb(self: Arc<Self>, shutdown: Shutdown) -> TaskResult {
+        let mut last_failure: Option<String> = None;
+        let mut was_enabled = false;
+        loop {
+            let config = self.file_config();
+            if config.wandb.enabled {
+                match self.read_wandb(&config).await {
+                    Ok(summary) => {
+                        if last_failure.take().is_some() || !was_enabled {
+                            tracing::info!(%summary, "W&B inputs read");
+                        } else {
+                            tracing::debug!(%summary, "W&B inputs read");
+                        }
+                    }
+                    Err(reason) => {
+                        if last_failure.as_ref() != Some(&reason) {
+                            tracing::warn!(%reason,
+                                "W&B inputs not (all) read; the last values read stay");
+                        }
+                        last_failure = Some(reason);
+                    }
+                }
+            } else if was_enabled {
+                // Turned off by a reload: its inputs no longer count.
+                self.state.lock().await.wandb = None;
+                self.save().await;
+            }
+            was_enabled = config.wandb.enabled;
+            let pause = self.block_time * config.wandb.read_interval_blocks.max(1);
+            if !self.pause(pause, &shutdown).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One read of the miners' specs runs and the penalty list, kept in the state; what was
+    /// found, or what failed.
+    async fn read_wandb(&self, config: &Config) -> Result<String, String> {
+        use super::wandb_inputs::{miner_runs, penalty_list};
+        use crate::wandb::{RunPath, WandbClient};
+        let w = &config.wandb;
+        let key = w.api_key()?;
+        let client = WandbClient::new(&w.base_url, &key).map_err(|e| e.to_string())?;
+        let runs = miner_runs(&client, &w.entity, &w.project, config.chain.netuid).await;
+        let penalty_run = RunPath {
+            entity: w.entity.clone(),
+            project: w.project.clone(),
+            name: w.penalty_run.clone(),
+        };
+        let penalties = penalty_list(&client, &penalty_run, &w.penalty_hotkey).await;
+        let block = self.chain.status().await.ok().map(|s| s.block);
+        let mut errors = Vec::new();
+        let mut found = Vec::new();
+        {
+            let mut state = self.state.lock().await;
+            let inputs = state.wandb.get_or_insert_with(Default::default);
+            inputs.last_read_block = block.or(inputs.last_read_block);
+            match runs {
+                Ok(runs) => {
+                    found.push(format!(
+                        "{} of {} running miner runs signed and with specs",
+                        runs.iter().filter(|r| r.accepted()).count(),
+                        runs.len()
+                    ));
+                    inputs.record_specs(&runs);
+                }
+                Err(e) => errors.push(format!("miner runs: {e}")),
+            }
+            match penalties {
+                Ok(list) => {
+                    found.push(format!("{} hotkeys on the penalty list", list.len()));
+                    inputs.penalized = Some(list);
+                }
+                Err(e) => errors.push(format!("penalty list: {e}")),
+            }
+            inputs.last_error = (!errors.is_empty()).then(|| errors.join("; "));
+        }
+        self.save().await;
+        if errors.is_empty() {
+            Ok(found.join(", "))
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
     /// One read of the live configuration: accepted when it makes a valid configuration over
     /// the file, with what it changed logged.
     async fn take_live_config(&self, url: &str) -> Result<(), String> {
@@ -325,6 +420,7 @@ impl Validator {
         current.log = new.log.clone();
         current.validator = new.validator.clone();
         current.scoring = new.scoring.clone();
+        current.wandb = new.wandb.clone();
         let file = current.clone();
         drop(current);
         let mut followed = self.live.lock().unwrap_or_else(|e| e.into_inner());

@@ -88,6 +88,9 @@ pub struct ValidatorState {
     /// Block the last weights went out at.
     #[serde(default)]
     pub last_weights_block: Option<u64>,
+    /// What the W&B reader last found (`[wandb] enabled`); `None` while it is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wandb: Option<super::wandb_inputs::WandbInputs>,
 }
 
 impl ValidatorState {

@@ -23,6 +23,7 @@ use sn27::protocol::credentials::{CallerKey, Credentials};
 use sn27::protocol::{Allocate, AllocateOutput, AllocateRequest, Synapse};
 use sn27::wallet::{KeyRole, PasswordSource, Wallet};
 
+use crate::support::fake_wandb::FakeWandb;
 use crate::support::{free_port, free_ports, sn27, sn27_command, sn27_ok, stderr, stdout};
 
 /// The engine tests share one Docker engine; one of these at a time.
@@ -235,7 +236,16 @@ impl Network {
     }
 
     fn real_miner(&mut self, name: &str, base_image: &str) -> String {
+        self.real_miner_with(name, base_image, "")
+    }
+
+    /// A real miner with `extra` (whole sections) added to its configuration.
+    fn real_miner_with(&mut self, name: &str, base_image: &str, extra: &str) -> String {
         let (config, hotkey, port) = self.register_miner(name, base_image);
+        if !extra.is_empty() {
+            let text = std::fs::read_to_string(&config).unwrap();
+            std::fs::write(&config, format!("{text}{extra}")).unwrap();
+        }
         self.spawn(name, &config);
         wait_for_port(port, &self.log(name));
         hotkey
@@ -632,8 +642,19 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
     let owner = Keypair::generate(12).unwrap().ss58();
     sn27_ok(&["--config", &v, "devnet", "register", &owner]);
     sn27_ok(&["--config", &v, "devnet", "set", "owner_hotkey", &owner]);
-    let healthy = net.real_miner("healthy", &base_image());
-    let unhealthy = net.real_miner("unhealthy", &cheating_image("ports"));
+    // Every node speaks W&B (a local fake of its API), but one miner's W&B never answers:
+    // it serves on without its run.
+    let wandb = FakeWandb::start();
+    let section = wandb.section(net.root());
+    let text = std::fs::read_to_string(&v).unwrap();
+    std::fs::write(&v, format!("{text}{section}")).unwrap();
+    let healthy = net.real_miner_with("healthy", &base_image(), &section);
+    let unhealthy = net.real_miner_with("unhealthy", &cheating_image("ports"), &section);
+    let unreachable = section.replace(
+        &wandb.base_url,
+        &format!("http://127.0.0.1:{}", free_port()),
+    );
+    let no_run = net.real_miner_with("no-run", &base_image(), &unreachable);
     // A miner serving v1.8.3's axon version while most serve 221: not tested (§1.3).
     let (config, outdated, _) = net.register_miner("outdated", &base_image());
     let text = std::fs::read_to_string(&config).unwrap();
@@ -644,7 +665,7 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
     let deadline = Instant::now() + Duration::from_secs(300);
     let scores = loop {
         let scores = net.scores();
-        let tested = [&healthy, &unhealthy].iter().all(|h| {
+        let tested = [&healthy, &unhealthy, &no_run].iter().all(|h| {
             !uid_row(&scores, h)["results"]
                 .as_array()
                 .unwrap()
@@ -675,6 +696,28 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
     );
     assert_eq!(row["weight_u16"], 0);
     assert_eq!(row["results"].as_array().unwrap().len(), 1, "not retried");
+    // Tested and passing, but without a signed W&B specs run: 0, as v2.2.1 validators do.
+    let log = std::fs::read_to_string(net.log("no-run")).unwrap();
+    assert!(
+        log.contains("W&B specs run: opening the run failed"),
+        "{log}"
+    );
+    let row = uid_row(&scores, &no_run);
+    assert_eq!(row["spec"]["model"], "CPU (test)", "{row}");
+    assert_eq!(row["points"], 0.0, "{row}");
+    assert_eq!(
+        row["reason"], "no signed, running W&B specs run in the last 2 read(s)",
+        "{row}"
+    );
+    assert_eq!(
+        scores["wandb"]["specs_reads"][1],
+        json!([&healthy, &unhealthy]
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<std::collections::BTreeSet<_>>()),
+        "{}",
+        scores["wandb"]
+    );
     let row = uid_row(&scores, &outdated);
     assert_eq!(
         row["reason"], "not queryable: axon version 183 < 221",
@@ -733,5 +776,19 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
     let text = stdout(&net.validator(&["scores"]));
     assert!(text.contains("capped weights"), "{text}");
     assert!(text.contains("receives the remainder"), "{text}");
-    assert!(text.contains("W&B penalty list"), "{text}");
+    // The W&B inputs as read: runs found, and no penalty run on this server.
+    assert!(text.contains("W&B inputs: last read at block"), "{text}");
+    assert!(
+        text.contains("2 miners with a signed, running specs run"),
+        "{text}"
+    );
+    assert!(text.contains("penalty list not read yet"), "{text}");
+    assert!(
+        text.contains("W&B has no run neuralinternet/opencompute/ckig4h3x"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("W&B miner specs runs ([wandb] enabled)"),
+        "{text}"
+    );
 }

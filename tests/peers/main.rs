@@ -14,5 +14,6 @@ mod pog_oracle;
 mod pog_worker;
 mod timelock_python;
 mod wallet_interop;
+mod wandb_python;
 mod weights_python;
 mod wire_python;

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod fake_node;
+pub mod fake_wandb;
 pub mod packaging;
 pub mod pog;
 
