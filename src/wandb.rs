@@ -448,12 +448,6 @@ impl WandbClient {
         self.file_stream(run, json!({})).await
     }
 
-    /// Marks the run finished (exit code 0).
-    pub async fn finish(&self, run: &RunPath) -> Result<(), WandbError> {
-        self.file_stream(run, json!({"complete": true, "exitcode": 0}))
-            .await
-    }
-
     async fn file_stream(&self, run: &RunPath, body: Value) -> Result<(), WandbError> {
         let path = format!(
             "/files/{}/{}/{}/file_stream",

@@ -31,10 +31,11 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
         // What a reader found while it was on no longer counts.
         state.wandb = None;
     }
-    let wandb_read = state
+    let specs_read = state
         .wandb
         .as_ref()
-        .is_some_and(|w| !w.specs_reads.is_empty() || w.penalized.is_some());
+        .is_some_and(|w| !w.specs_reads.is_empty());
+    let penalties_read = state.wandb.as_ref().is_some_and(|w| w.penalized.is_some());
     let wandb_summary = wandb_summary(&state);
     let (runtime, chain) = connected(&file_config)?;
     // The live configuration the service follows, read now: the service's copy may be a
@@ -90,7 +91,7 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
                 "weights_blocked": table.blocked,
                 "live_config": live,
                 "wandb": state.wandb,
-                "missing_inputs": config.scoring.profile.missing_inputs(live_read, wandb_read),
+                "missing_inputs": config.scoring.profile.missing_inputs(live_read, specs_read, penalties_read),
             }))?
         );
         return Ok(ExitCode::SUCCESS);
@@ -173,7 +174,10 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
     if let Some(summary) = &wandb_summary {
         println!("{summary}");
     }
-    let missing = config.scoring.profile.missing_inputs(live_read, wandb_read);
+    let missing = config
+        .scoring
+        .profile
+        .missing_inputs(live_read, specs_read, penalties_read);
     if !missing.is_empty() {
         println!(
             "not read (weights differ from the profile's validators where these say otherwise):"

@@ -519,7 +519,8 @@ pub struct WandbConfig {
     /// Path of a file (mode 0600) holding the API key; when set, used instead of the variable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key_file: Option<PathBuf>,
-    /// Miner: seconds between the run's heartbeats (and checks whether its config changed).
+    /// Miner: seconds between the run's heartbeats (and checks whether its config changed);
+    /// at most 120.
     pub heartbeat_secs: u64,
     /// Validator: blocks between reads of the miners' runs (the reference's 150).
     pub read_interval_blocks: u32,

@@ -56,7 +56,12 @@ impl ScoringProfile {
 impl ScoringProfile {
     /// Inputs the profile's validators use that this build does not read, so that weights
     /// can differ from theirs where those inputs say otherwise.
-    pub fn missing_inputs(self, live_config_read: bool, wandb_read: bool) -> Vec<&'static str> {
+    pub fn missing_inputs(
+        self,
+        live_config_read: bool,
+        specs_runs_read: bool,
+        penalty_list_read: bool,
+    ) -> Vec<&'static str> {
         match self {
             ScoringProfile::Default | ScoringProfile::Sn27V183 => Vec::new(),
             ScoringProfile::Sn27V221 => {
@@ -64,13 +69,17 @@ impl ScoringProfile {
                             tables; [validator] live_config_url): the release's YAML defaults \
                             are used";
                 let mut missing = Vec::new();
-                if !wandb_read {
-                    missing.extend([
-                        "W&B miner specs runs ([wandb] enabled): every miner is scored as if \
-                         it kept a signed run",
+                if !specs_runs_read {
+                    missing.push(
+                        "W&B miner specs runs ([wandb] enabled): every miner is scored as if it \
+                         kept a signed run",
+                    );
+                }
+                if !penalty_list_read {
+                    missing.push(
                         "the W&B penalty list (Sybil round results; [wandb] enabled): no miner \
                          is zeroed by it",
-                    ]);
+                    );
                 }
                 if !live_config_read {
                     missing.insert(0, live);

@@ -485,6 +485,30 @@ fn wandb(out: &mut Findings, c: &Config) {
         }
     }
     positive(out, &["wandb", "heartbeat_secs"], w.heartbeat_secs);
+    if w.heartbeat_secs > 120 {
+        out.error(
+            &["wandb", "heartbeat_secs"],
+            &format!(
+                "{} s: W&B counts a run without a heartbeat for a few minutes as crashed, and \
+                 validators then score the miner 0; at most 120",
+                w.heartbeat_secs
+            ),
+        );
+    }
+    if w.enabled
+        && c.role == Some(super::Role::Validator)
+        && c.scoring.profile != ScoringProfile::Sn27V221
+    {
+        out.warn(
+            &["wandb", "enabled"],
+            &format!(
+                "the W&B specs gate and penalty list are rules of SN27 v2.2.1 validators; with \
+                 scoring profile {} they make this validator's weights depart from that \
+                 profile's",
+                c.scoring.profile.name()
+            ),
+        );
+    }
     positive(
         out,
         &["wandb", "read_interval_blocks"],

@@ -247,7 +247,10 @@ pub async fn run(config: Config, hotkey: Keypair, options: RunOptions) -> anyhow
                 hotkey.clone(),
                 netuid,
                 config.axon.version,
-                allocations.clone(),
+                {
+                    let allocations = allocations.clone();
+                    move || allocations.rental_owner()
+                },
                 shutdown.clone(),
             ),
         );

@@ -11,20 +11,23 @@
 //! this miner's name and netuid is taken (the oldest, the reference's `runs[0]`), else a new id
 //! is made.
 //!
-//! W&B is optional: a failure here is logged (once per cause) and retried with backoff; it
-//! never stops the miner.
+//! Like a Python miner's, the run is not finished when the miner stops: W&B marks it crashed
+//! once the heartbeats stop, and the next start's heartbeats make it running again.
+//!
+//! W&B is optional: a failure here is logged (the first, then once the retries reach their
+//! longest pause) and retried with backoff; it never stops the miner.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::Allocations;
 use crate::backoff::Backoff;
 use crate::config::WandbConfig;
-use crate::gpu::inventory::Inventory;
+use crate::gpu::inventory::{Gpu, Inventory};
+use crate::gpu::GpuUnavailable;
 use crate::keys::Keypair;
 use crate::protocol::run_signature::sign_run;
 use crate::service::{Shutdown, TaskResult};
@@ -46,7 +49,10 @@ struct KeptRun {
 pub struct SpecsRun {
     client: WandbClient,
     run: RunPath,
-    hotkey: Keypair,
+    hotkey: String,
+    /// The hotkey's signature of the run id, made once: sr25519 signatures are randomised, and
+    /// a new one each time would make every config look changed.
+    signature: String,
     netuid: u16,
     version: u32,
     host: String,
@@ -126,12 +132,13 @@ impl SpecsRun {
             .unwrap_or_default();
         Ok(SpecsRun {
             client,
+            signature: sign_run(&hotkey, &run_id),
             run: RunPath {
                 entity: config.entity.clone(),
                 project: config.project.clone(),
                 name: run_id,
             },
-            hotkey,
+            hotkey: me,
             netuid,
             version,
             host,
@@ -145,28 +152,20 @@ impl SpecsRun {
     /// The run's config for these specs and this renter.
     pub fn config(&self, specs: &Value, allocated: Option<&str>) -> Map<String, Value> {
         let mut config = Map::new();
-        config.insert("hotkey".into(), json!(self.hotkey.ss58()));
+        config.insert("hotkey".into(), json!(self.hotkey));
         config.insert("role".into(), json!("miner"));
         config.insert("config".into(), json!({"netuid": self.netuid}));
         config.insert("version".into(), json!(self.version));
         config.insert("specs".into(), specs.clone());
         config.insert("allocated".into(), json!(allocated));
-        config.insert(
-            "signature".into(),
-            json!(sign_run(&self.hotkey, &self.run.name)),
-        );
+        config.insert("signature".into(), json!(self.signature));
         config
     }
 
     /// Writes `config` to the run (its whole config), then a heartbeat.
     pub async fn publish(&self, config: &Map<String, Value>) -> Result<(), WandbError> {
         self.client
-            .upsert_run(
-                &self.run,
-                &display_name(&self.hotkey.ss58()),
-                config,
-                &self.host,
-            )
+            .upsert_run(&self.run, &display_name(&self.hotkey), config, &self.host)
             .await?;
         self.client.heartbeat(&self.run).await
     }
@@ -175,21 +174,31 @@ impl SpecsRun {
         self.client.heartbeat(&self.run).await
     }
 
-    pub async fn finish(&self) -> Result<(), WandbError> {
-        self.client.finish(&self.run).await
+    /// The run's state as W&B lists it (`running`, `crashed`…), `None` when it has no run.
+    pub async fn state(&self) -> Result<Option<String>, WandbError> {
+        Ok(self.client.run(&self.run).await?.and_then(|r| r.state))
+    }
+}
+
+/// `work`, unless shutdown comes first (then `None`).
+async fn unless_stopped<T>(shutdown: &Shutdown, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        _ = shutdown.requested() => None,
+        out = work => Some(out),
     }
 }
 
 /// Keeps the run while the miner runs: opened (retried until W&B answers), its config
-/// written whenever the specs or the renter change, a heartbeat every `heartbeat_secs`, and
-/// marked finished at shutdown.
+/// written whenever the specs or the renter change, and a heartbeat every `heartbeat_secs`.
+/// `renter` says who rents this miner (`Some(None)`: nobody; `None`: not known right now, the
+/// last answer stands).
 pub async fn keep_specs_run(
     config: WandbConfig,
     state_dir: PathBuf,
     hotkey: Keypair,
     netuid: u16,
     version: u32,
-    allocations: Arc<Allocations>,
+    renter: impl Fn() -> Option<Option<String>> + Send + 'static,
     shutdown: Shutdown,
 ) -> TaskResult {
     let pause = Duration::from_secs(config.heartbeat_secs.max(1));
@@ -204,14 +213,17 @@ pub async fn keep_specs_run(
         retry.delay
     };
     let run = loop {
-        let opened = SpecsRun::open(&config, &state_dir, hotkey.clone(), netuid, version).await;
-        let delay = match opened {
-            Ok(run) => break run,
-            Err(e) => failed(&mut backoff, "opening the run", &e),
+        let opened = SpecsRun::open(&config, &state_dir, hotkey.clone(), netuid, version);
+        let delay = match unless_stopped(&shutdown, opened).await {
+            None => return Ok(()),
+            Some(Ok(run)) => break run,
+            Some(Err(e)) => failed(&mut backoff, "opening the run", &e),
         };
-        tokio::select! {
-            _ = shutdown.requested() => return Ok(()),
-            _ = tokio::time::sleep(delay) => {}
+        if unless_stopped(&shutdown, tokio::time::sleep(delay))
+            .await
+            .is_none()
+        {
+            return Ok(());
         }
     };
     backoff.succeeded();
@@ -221,69 +233,94 @@ pub async fn keep_specs_run(
     let mut sent: Option<Map<String, Value>> = None;
     loop {
         if specs_read.is_none_or(|at| at.elapsed() >= SPECS_REFRESH) {
-            specs = tokio::task::spawn_blocking(host_specs)
-                .await
-                .map_err(|e| format!("reading the host's specs: {e}"))?;
+            let previous = specs.clone();
+            match tokio::task::spawn_blocking(move || host_specs(&previous)).await {
+                Ok(read) => specs = read,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the host's specs failed; the last stay")
+                }
+            }
             specs_read = Some(Instant::now());
         }
-        // While an allocation is being made the last known renter stands.
-        if let Some(owner) = allocations.rental_owner() {
+        if let Some(owner) = renter() {
             allocated = owner;
         }
         let wanted = run.config(&specs, allocated.as_deref());
-        let outcome = if sent.as_ref() != Some(&wanted) {
-            run.publish(&wanted).await.map(|()| {
-                if sent.is_none() {
-                    tracing::info!(run = %run.path(), "W&B specs run published");
-                } else {
-                    tracing::info!(run = %run.path(), "W&B specs run updated");
-                }
-                sent = Some(wanted);
-            })
-        } else {
-            run.heartbeat().await
+        let first = sent.is_none();
+        let work = async {
+            if sent.as_ref() == Some(&wanted) {
+                return run.heartbeat().await.map(|()| None);
+            }
+            run.publish(&wanted).await?;
+            // Validators count only running runs: say so if W&B lists this one otherwise.
+            let state = if first { run.state().await? } else { None };
+            Ok(Some(state))
         };
-        let delay = match outcome {
-            Ok(()) => {
+        let delay = match unless_stopped(&shutdown, work).await {
+            None => return Ok(()),
+            Some(Ok(written)) => {
                 if backoff.succeeded() > 0 {
                     tracing::info!(run = %run.path(), "W&B reachable again");
                 }
+                if let Some(state) = written {
+                    match state.as_deref() {
+                        Some("running") | None => {}
+                        Some(other) => tracing::warn!(run = %run.path(), state = other,
+                            "W&B lists the specs run as not running; validators count only \
+                             running runs"),
+                    }
+                    tracing::info!(run = %run.path(),
+                        "W&B specs run {}", if first { "published" } else { "updated" });
+                    sent = Some(wanted);
+                }
                 pause
             }
-            Err(e) => failed(&mut backoff, "writing the run", &e).min(pause),
+            Some(Err(e)) => failed(&mut backoff, "writing the run", &e).min(pause),
         };
-        tokio::select! {
-            _ = shutdown.requested() => break,
-            _ = tokio::time::sleep(delay) => {}
+        if unless_stopped(&shutdown, tokio::time::sleep(delay))
+            .await
+            .is_none()
+        {
+            return Ok(());
         }
     }
-    // A stopped miner's run is not running; the next start continues it.
-    match tokio::time::timeout(Duration::from_secs(5), run.finish()).await {
-        Ok(Ok(())) => tracing::info!(run = %run.path(), "W&B specs run marked finished"),
-        Ok(Err(e)) => tracing::debug!(error = %e, "W&B specs run not marked finished"),
-        Err(_) => tracing::debug!("W&B specs run not marked finished within 5 s"),
-    }
-    Ok(())
 }
 
 /// The host and its GPUs in the layout of the reference's `get_perf_info`: `cpu`, `gpu`,
 /// `hard_disk`, `ram`, `has_docker` (a miner runs only with Docker). Without a GPU, `gpu`
-/// lists none. The reference's disk and memory speed tests are not run.
-pub fn host_specs() -> Value {
-    let gpus = Inventory::read().map(|i| i.gpus).unwrap_or_default();
+/// lists none. When the driver fails to answer, the `gpu` of `previous` stays: v2.2.1
+/// validators release a rented miner whose published GPUs change. The reference's disk and
+/// memory speed tests are not run.
+pub fn host_specs(previous: &Value) -> Value {
+    let gpu = match Inventory::read() {
+        Ok(inventory) => gpu_specs(&inventory.gpus),
+        Err(GpuUnavailable::NoDriver { .. } | GpuUnavailable::NoDevices) => gpu_specs(&[]),
+        Err(e) => match previous.get("gpu") {
+            Some(kept) => {
+                tracing::warn!(error = %e, "reading the GPUs failed; the W&B run keeps the last read");
+                kept.clone()
+            }
+            None => gpu_specs(&[]),
+        },
+    };
+    json!({
+        "cpu": cpu(),
+        "gpu": gpu,
+        "hard_disk": disk(Path::new("/")),
+        "ram": ram(),
+        "has_docker": true,
+    })
+}
+
+/// `gpu` of the specs: count, memory in MiB (as GPUtil reports it) and each GPU's name.
+fn gpu_specs(gpus: &[Gpu]) -> Value {
     let mib = |bytes: Option<u64>| bytes.map_or(0.0, |b| b as f64 / 1_048_576.0);
     let details: Vec<Value> = gpus
         .iter()
         .map(|g| json!({"name": g.name, "capacity": mib(g.memory_total_bytes)}))
         .collect();
     let capacity: f64 = gpus.iter().map(|g| mib(g.memory_total_bytes)).sum();
-    json!({
-        "cpu": cpu(),
-        "gpu": {"count": gpus.len(), "capacity": capacity, "details": details},
-        "hard_disk": disk(Path::new("/")),
-        "ram": ram(),
-        "has_docker": true,
-    })
+    json!({"count": gpus.len(), "capacity": capacity, "details": details})
 }
 
 /// Physical cores (distinct core ids per package) and the mean current frequency in MHz.
@@ -373,7 +410,7 @@ mod tests {
 
     #[test]
     fn the_host_specs_have_the_reference_layout() {
-        let specs = host_specs();
+        let specs = host_specs(&Value::Null);
         for key in ["cpu", "gpu", "hard_disk", "ram", "has_docker"] {
             assert!(specs.get(key).is_some(), "{key} in {specs}");
         }

@@ -293,7 +293,11 @@ impl Validator {
         loop {
             let config = self.file_config();
             if config.wandb.enabled {
-                match self.read_wandb(&config).await {
+                let read = tokio::select! {
+                    _ = shutdown.requested() => return Ok(()),
+                    read = self.read_wandb(&config) => read,
+                };
+                match read {
                     Ok(summary) => {
                         if last_failure.take().is_some() || !was_enabled {
                             tracing::info!(%summary, "W&B inputs read");
@@ -315,7 +319,12 @@ impl Validator {
                 self.save().await;
             }
             was_enabled = config.wandb.enabled;
-            let pause = self.block_time * config.wandb.read_interval_blocks.max(1);
+            // While off, a reload that turns it on is noticed within half a minute.
+            let pause = if config.wandb.enabled {
+                self.block_time * config.wandb.read_interval_blocks.max(1)
+            } else {
+                Duration::from_secs(30)
+            };
             if !self.pause(pause, &shutdown).await {
                 return Ok(());
             }

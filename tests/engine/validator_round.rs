@@ -791,4 +791,8 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
         !text.contains("W&B miner specs runs ([wandb] enabled)"),
         "{text}"
     );
+    assert!(
+        text.contains("the W&B penalty list (Sybil round results"),
+        "{text}"
+    );
 }

@@ -233,7 +233,7 @@ fn a_w_and_b_key_in_the_file_is_refused_and_a_readable_key_file_warned_about() {
         &dir,
         &format!(
             "role = \"miner\"\n[wandb]\nenabled = true\napi_key_file = \"{}\"\n\
-             penalty_hotkey = \"nope\"\nbase_url = \"ftp://x\"\n",
+             penalty_hotkey = \"nope\"\nbase_url = \"ftp://x\"\nheartbeat_secs = 300\n",
             key.display()
         ),
     );
@@ -246,6 +246,7 @@ fn a_w_and_b_key_in_the_file_is_refused_and_a_readable_key_file_warned_about() {
     );
     assert!(err.contains("wandb.penalty_hotkey"), "{err}");
     assert!(err.contains("wandb.base_url"), "{err}");
+    assert!(err.contains("wandb.heartbeat_secs: 300 s"), "{err}");
     assert!(!err.contains("abcd1234"), "{err}");
 }
 

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sn27::config::WandbConfig;
 use sn27::keys::Keypair;
-use sn27::miner::wandb_run::{host_specs, SpecsRun};
+use sn27::miner::wandb_run::{host_specs, keep_specs_run, SpecsRun};
+use sn27::service::Shutdown;
 
 use crate::support::fake_wandb::{FakeWandb, API_KEY};
 use crate::support::{sn27, stderr, stdout};
@@ -78,7 +79,7 @@ fn our_specs_run_is_what_the_reference_validators_reader_accepts() {
     };
     let state = tempfile::tempdir().unwrap();
     let run = open(&config, state.path()).unwrap();
-    let ours = run.config(&host_specs(), None);
+    let ours = run.config(&host_specs(&Value::Null), None);
     runtime.block_on(run.publish(&ours)).unwrap();
     let run_id = run.path().name.clone();
 
@@ -154,24 +155,76 @@ fn our_specs_run_is_what_the_reference_validators_reader_accepts() {
     let found = open(&config, elsewhere.path()).unwrap();
     assert_eq!(found.path().name, run_id);
 
-    // A finished run is no longer one validators count.
-    runtime.block_on(run.finish()).unwrap();
-    let read = fake.peer(&["miner-specs", "--netuid", "27", "--hotkeys", &hotkeys]);
-    assert!(
-        !read["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["run_id"] == run_id.as_str()),
-        "{read}"
-    );
-
     // A wrong key is refused by name, without the key.
     let wrong = fake.config(&key_file(keys.path(), "f".repeat(40).as_str()));
     let fresh = tempfile::tempdir().unwrap();
     let error = open(&wrong, fresh.path()).err().unwrap();
     assert!(error.contains("refused the API key"), "{error}");
     assert!(!error.contains(&"f".repeat(40)), "{error}");
+}
+
+/// The service's task: one write while nothing changes, heartbeats between, a new write when
+/// the renter changes, and a stop that is prompt.
+#[test]
+fn the_running_miner_writes_its_run_only_when_it_changes() {
+    let fake = FakeWandb::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let config = WandbConfig {
+        heartbeat_secs: 1,
+        ..fake.config(&key_file(keys.path(), API_KEY))
+    };
+    let state = tempfile::tempdir().unwrap();
+    let miner = Keypair::generate(12).unwrap();
+    let renter = std::sync::Arc::new(std::sync::Mutex::new(Some(None::<String>)));
+    let (trigger, shutdown) = Shutdown::new();
+    let task = runtime.spawn(keep_specs_run(
+        config,
+        state.path().to_path_buf(),
+        miner.clone(),
+        27,
+        221,
+        {
+            let renter = renter.clone();
+            move || renter.lock().unwrap().clone()
+        },
+        shutdown,
+    ));
+    let writes = |fake: &FakeWandb| {
+        fake.requests()
+            .into_iter()
+            .filter(|r| r["op"] == "UpsertBucket")
+            .count()
+    };
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert_eq!(writes(&fake), 1, "one write while nothing changes");
+    let beats = fake
+        .requests()
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/file_stream"))
+        })
+        .count();
+    assert!(beats >= 3, "{beats} heartbeats in 3.5 s");
+
+    let validator = Keypair::generate(12).unwrap().ss58();
+    *renter.lock().unwrap() = Some(Some(validator.clone()));
+    // Not known for a moment (an allocation being made): the last answer stands.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    *renter.lock().unwrap() = None;
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(writes(&fake), 2, "one more write for the renter");
+    let read = fake.peer(&["miner-specs", "--netuid", "27", "--hotkeys", &miner.ss58()]);
+    let run = &read["runs"][0];
+    assert_eq!(run["accepted"], true, "{read}");
+    assert_eq!(run["allocated"], validator, "{read}");
+
+    let stopping = std::time::Instant::now();
+    trigger.trigger();
+    runtime.block_on(task).unwrap().unwrap();
+    assert!(stopping.elapsed() < std::time::Duration::from_secs(2));
 }
 
 fn show_config(dir: &Path, fake: &FakeWandb, penalty_run: &str, penalty_hotkey: &str) -> PathBuf {
@@ -189,6 +242,23 @@ fn show_config(dir: &Path, fake: &FakeWandb, penalty_run: &str, penalty_hotkey: 
     )
     .unwrap();
     path
+}
+
+/// `sn27 wandb show --json` with the penalty run and hotkey given.
+fn show_json(dir: &Path, fake: &FakeWandb, penalty_run: &str, penalty_hotkey: &str) -> Value {
+    let config = show_config(dir, fake, penalty_run, penalty_hotkey);
+    let out = sn27(
+        &[
+            "wandb",
+            "show",
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[("TEST_WANDB_API_KEY", API_KEY)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
 }
 
 #[test]
@@ -218,14 +288,9 @@ fn our_reader_takes_the_runs_and_the_penalty_list_the_python_client_made() {
     assert_eq!(theirs["penalized"], penalized);
 
     let dir = tempfile::tempdir().unwrap();
-    let config = show_config(dir.path(), &fake, penalty_run, &v.ss58());
+    let shown = show_json(dir.path(), &fake, penalty_run, &v.ss58());
+    let config = dir.path().join("sn27.toml");
     let config = config.to_str().unwrap();
-    let out = sn27(
-        &["wandb", "show", "--json", "--config", config],
-        &[("TEST_WANDB_API_KEY", API_KEY)],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let shown: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let row = |hotkey: &str| {
         shown["miner_runs"]
             .as_array()
@@ -251,24 +316,50 @@ fn our_reader_takes_the_runs_and_the_penalty_list_the_python_client_made() {
     assert!(text.contains(&b.ss58()), "{text}");
 
     // A penalty run is taken only from the configured validator.
-    let config = show_config(dir.path(), &fake, penalty_run, &a.ss58());
-    let out = sn27(
-        &[
-            "wandb",
-            "show",
-            "--json",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[("TEST_WANDB_API_KEY", API_KEY)],
-    );
-    let shown: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let shown = show_json(dir.path(), &fake, penalty_run, &a.ss58());
     assert!(shown["penalized"].is_null(), "{shown}");
     let error = shown["penalty_error"].as_str().unwrap();
     assert!(error.contains("not the penalty validator"), "{error}");
 
+    // A penalty run whose signature is not its hotkey's, or whose list is not one: not taken.
+    let client = sn27::wandb::WandbClient::new(&fake.base_url, API_KEY).unwrap();
+    let v_key = Keypair::from_mnemonic(&words_v).unwrap();
+    for (name, signed_id, list, refusal) in [
+        (
+            "forged01",
+            "another1",
+            json!([a.ss58()]),
+            "signature does not verify",
+        ),
+        (
+            "notalist",
+            "notalist",
+            json!("everyone"),
+            "is not a list of hotkeys",
+        ),
+    ] {
+        let path = sn27::wandb::RunPath {
+            entity: "neuralinternet".into(),
+            project: "opencompute".into(),
+            name: name.into(),
+        };
+        let mut config = serde_json::Map::new();
+        config.insert("hotkey".into(), json!(v.ss58()));
+        config.insert(
+            "signature".into(),
+            json!(sn27::protocol::run_signature::sign_run(&v_key, signed_id)),
+        );
+        config.insert("penalized_hotkeys_checklist".into(), list);
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(client.upsert_run(&path, "validator-x", &config, "host"))
+            .unwrap();
+        let shown = show_json(dir.path(), &fake, name, &v.ss58());
+        let error = shown["penalty_error"].as_str().unwrap_or_default();
+        assert!(error.contains(refusal), "{name}: {shown}");
+    }
+
     // No key, or a wrong one: refused by name.
-    let config = config.to_str().unwrap();
     let out = sn27(&["wandb", "show", "--config", config], &[]);
     assert!(!out.status.success());
     assert!(

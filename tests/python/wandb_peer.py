@@ -150,6 +150,7 @@ def cmd_miner_specs(args):
                 "display_name": run.name,
                 "state": run.state,
                 "specs": specs,
+                "allocated": run.config.get("allocated"),
                 "signature_ok": signature_ok,
                 "accepted": bool(signature_ok and specs and hotkey in valid_hotkeys),
             }
