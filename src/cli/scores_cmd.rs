@@ -11,9 +11,7 @@ use super::wallet_cmd::{select_from, WalletArgs};
 use super::{connected, load_config};
 use crate::config::ConfigSource;
 use crate::validator::live_config;
-use crate::validator::scoring::score_table;
-use crate::validator::selection::select;
-use crate::validator::serve::{owner_if_capped, rented_hotkeys, selection_rules};
+use crate::validator::serve::{score_now, selection_rules};
 use crate::validator::state::StateFile;
 use crate::wallet::KeyRole;
 
@@ -62,17 +60,14 @@ pub fn run(source: &ConfigSource, wallet: &WalletArgs, json: bool) -> anyhow::Re
     };
     let metagraph = runtime.block_on(chain.metagraph(config.chain.netuid))?;
     let rules = selection_rules(&config.validator)?;
-    let selection = select(&metagraph, &me, &rules);
-    let rented = rented_hotkeys(&config.state_dir);
-    let owner = runtime.block_on(owner_if_capped(chain.as_ref(), &config))?;
-    let table = score_table(
+    let table = runtime.block_on(score_now(
+        chain.as_ref(),
+        &config,
+        &rules,
         &metagraph,
-        &selection,
+        &me,
         &state,
-        &rented,
-        &config.scoring,
-        owner.as_ref(),
-    )?;
+    ))?;
     let rows = &table.rows;
     if json {
         println!(

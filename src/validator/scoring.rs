@@ -298,6 +298,17 @@ mod tests {
         (a - b).abs() < 1e-9
     }
 
+    /// The score table when this validator rents nobody.
+    fn unrented(
+        metagraph: &Metagraph,
+        selection: &Selection,
+        state: &ValidatorState,
+        table: &ScoringConfig,
+        owner: Option<&PublicKey>,
+    ) -> ScoreTable {
+        score_table(metagraph, selection, state, &HashSet::new(), table, owner).unwrap()
+    }
+
     /// The worked examples of rule set A (`sn27-protocol.md` §7.2).
     #[test]
     fn rule_set_a_examples() {
@@ -397,10 +408,7 @@ mod tests {
             );
         }
         let table = ScoringConfig::for_profile(ScoringProfile::Sn27V183);
-        let scored = |state: &ValidatorState| {
-            score_table(&metagraph, &selection, state, &HashSet::new(), &table, None).unwrap()
-        };
-        let scored_now = scored(&state);
+        let scored_now = unrented(&metagraph, &selection, &state, &table, None);
         let rows = &scored_now.rows;
         let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
         assert!(close(scores[1], 0.125) && close(scores[2], 0.0875) && close(scores[3], 0.059375));
@@ -425,7 +433,7 @@ mod tests {
             penalized: Some(vec![hotkey(3)]),
             ..Default::default()
         });
-        let gated = scored(&state);
+        let gated = unrented(&metagraph, &selection, &state, &table, None);
         let rows = &gated.rows;
         assert!(close(rows[1].score, 0.125), "{:?}", rows[1]);
         assert_eq!(rows[2].points, 0.0);
@@ -514,15 +522,7 @@ mod tests {
         proven(&mut state, &metagraph, 6, "NVIDIA H100 80GB HBM3", 4);
         proven(&mut state, &metagraph, 7, "NVIDIA H100 80GB HBM3", 2);
         let table = ScoringConfig::for_profile(ScoringProfile::Sn27V221);
-        let scored = score_table(
-            &metagraph,
-            &selection,
-            &state,
-            &HashSet::new(),
-            &table,
-            Some(&owner),
-        )
-        .unwrap();
+        let scored = unrented(&metagraph, &selection, &state, &table, Some(&owner));
         // §5.2: gpu_scores · min(N, 8) / (8 · 4.80).
         assert!(close(scored.rows[5].score, 3.99 * 8.0 / 38.4));
         assert!(close(scored.rows[6].score, 2.99 * 4.0 / 38.4));
@@ -564,7 +564,7 @@ mod tests {
         let selection = select(&metagraph, &me, &v2_rules());
         let mut table = ScoringConfig::for_profile(ScoringProfile::Sn27V221);
         let run = |state: &ValidatorState, table: &ScoringConfig, owner: Option<&PublicKey>| {
-            score_table(&metagraph, &selection, state, &HashSet::new(), table, owner).unwrap()
+            unrented(&metagraph, &selection, state, table, owner)
         };
 
         let empty = ValidatorState::default();
@@ -632,15 +632,7 @@ mod tests {
                 }
             }
             let selection = select(&metagraph, &me, &v2_rules());
-            let scored = score_table(
-                &metagraph,
-                &selection,
-                &state,
-                &HashSet::new(),
-                &table,
-                Some(&owner),
-            )
-            .unwrap();
+            let scored = unrented(&metagraph, &selection, &state, &table, Some(&owner));
             let sum: f64 = scored.rows.iter().map(|r| r.weight).sum();
             assert!((sum - 1.0).abs() < 1e-5, "sum {sum}");
             let owner_row = &scored.rows[owner_uid as usize];
@@ -666,15 +658,7 @@ mod tests {
             // The same neurons in reverse order give every hotkey the same weight.
             let mut reversed = metagraph.clone();
             reversed.neurons.reverse();
-            let again = score_table(
-                &reversed,
-                &selection,
-                &state,
-                &HashSet::new(),
-                &table,
-                Some(&owner),
-            )
-            .unwrap();
+            let again = unrented(&reversed, &selection, &state, &table, Some(&owner));
             let by_hotkey = |t: &ScoreTable| {
                 let mut v: Vec<(String, u16)> = t
                     .rows

@@ -23,7 +23,7 @@ use super::proof_of_gpu::PogSettings;
 use super::renting::RentalStore;
 use super::reveal::{reveal_due, submit_weights, RevealStore, WeightsOutcome};
 use super::round::{run_round, RoundContext};
-use super::scoring::score_table;
+use super::scoring::{score_table, ScoreTable};
 use super::selection::{select, SelectionRules};
 use super::state::{StateFile, ValidatorState};
 use crate::backoff::Backoff;
@@ -119,6 +119,30 @@ pub async fn owner_if_capped(
         WeightsRule::CappedByGpu => chain.subnet_owner_hotkey(config.chain.netuid).await,
         WeightsRule::Proportional => Ok(None),
     }
+}
+
+/// `state` scored over `metagraph` as weights would be set now: the selection by `rules`,
+/// this validator's rentals, and the subnet owner when weights are capped. The service and
+/// `sn27 scores` both call this.
+pub async fn score_now(
+    chain: &dyn Chain,
+    config: &Config,
+    rules: &SelectionRules,
+    metagraph: &Metagraph,
+    me: &PublicKey,
+    state: &ValidatorState,
+) -> anyhow::Result<ScoreTable> {
+    let selection = select(metagraph, me, rules);
+    let rented = rented_hotkeys(&config.state_dir);
+    let owner = owner_if_capped(chain, config).await?;
+    Ok(score_table(
+        metagraph,
+        &selection,
+        state,
+        &rented,
+        &config.scoring,
+        owner.as_ref(),
+    )?)
 }
 
 /// Runs the validator until a stop signal.
@@ -709,23 +733,11 @@ impl Validator {
                 return Ok(None);
             }
         }
-        let selection = select(&metagraph, &me, rules);
-        let rented = rented_hotkeys(&config.state_dir);
-        let owner = owner_if_capped(self.chain.as_ref(), config)
+        // A copy, so that the state stays unlocked while the chain is asked for the owner.
+        let state = self.state.lock().await.clone();
+        let table = score_now(self.chain.as_ref(), config, rules, &metagraph, &me, &state)
             .await
-            .map_err(|e| e.to_string())?;
-        let table = {
-            let state = self.state.lock().await;
-            score_table(
-                &metagraph,
-                &selection,
-                &state,
-                &rented,
-                &config.scoring,
-                owner.as_ref(),
-            )
-            .map_err(|e| e.to_string())?
-        };
+            .map_err(|e| format!("{e:#}"))?;
         let Some((dests, values)) = table.weights() else {
             return Err(table.blocked.unwrap_or_default());
         };

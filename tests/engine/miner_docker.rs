@@ -188,6 +188,23 @@ impl Setup {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Runs a reference validator's sequence (`tests/python/<script>`) against this miner
+    /// as the `validator` wallet; its report, which must say `ok`.
+    fn reference_validator(&self, script: &str) -> Value {
+        let result = python_peer(
+            script,
+            &[
+                self.root().join("wallets").to_str().unwrap(),
+                "validator",
+                "127.0.0.1",
+                &self.axon.port().to_string(),
+                &self.miner_hotkey,
+            ],
+        );
+        assert_eq!(result["ok"], true, "{result}\n{}", self.log());
+        result
+    }
+
     /// Starts `sn27 run` (aborting at `crash_at`, if given) and waits until the axon accepts
     /// connections, or until the process exits (returned as `false`).
     fn start_miner(&mut self, crash_at: Option<&str>) -> bool {
@@ -607,17 +624,7 @@ fn the_reference_validators_sequence_passes_and_test_allocations_expire() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut setup = Setup::with_profile(15, Some("sn27-v1.8.3"));
     assert!(setup.start_miner(None), "{}", setup.log());
-    let result = python_peer(
-        "reference_validator.py",
-        &[
-            setup.root().join("wallets").to_str().unwrap(),
-            "validator",
-            "127.0.0.1",
-            &setup.axon.port().to_string(),
-            &setup.miner_hotkey,
-        ],
-    );
-    assert_eq!(result["ok"], true, "{result}\n{}", setup.log());
+    let result = setup.reference_validator("reference_validator.py");
     let steps = result["steps"].as_array().unwrap();
     assert_eq!(steps[1]["port"], setup.ssh_port);
     assert_eq!(steps[2]["username"], "root");
@@ -661,17 +668,7 @@ fn the_v2_validators_sequence_with_health_check_passes_and_releases_within_15_s(
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut setup = Setup::new(3600);
     assert!(setup.start_miner(None), "{}", setup.log());
-    let result = python_peer(
-        "reference_validator_v2.py",
-        &[
-            setup.root().join("wallets").to_str().unwrap(),
-            "validator",
-            "127.0.0.1",
-            &setup.axon.port().to_string(),
-            &setup.miner_hotkey,
-        ],
-    );
-    assert_eq!(result["ok"], true, "{result}\n{}", setup.log());
+    let result = setup.reference_validator("reference_validator_v2.py");
     let steps = result["steps"].as_array().unwrap();
     assert_eq!(steps[1]["version"], 221);
     let announced: Vec<(String, u64)> = steps[1]["external_user_ports"]

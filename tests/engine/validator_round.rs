@@ -297,6 +297,30 @@ impl Network {
         serde_json::from_str(&stdout(&out)).unwrap()
     }
 
+    /// `sn27 scores --json` once every one of `miners` has a result and weights went out
+    /// (within 300 s).
+    fn scores_after_round(&self, miners: &[&String]) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let scores = self.scores();
+            let tested = miners.iter().all(|h| {
+                !uid_row(&scores, h)["results"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty()
+            });
+            if tested && scores["last_weights_block"].is_u64() {
+                return scores;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no full round with weights: {scores}\n{}",
+                std::fs::read_to_string(self.log("validator")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
     /// This test's containers: the miners' and the fake ones'.
     fn containers(&self) -> Vec<String> {
         let mut all = Vec::new();
@@ -413,6 +437,17 @@ fn wait_for_ssh_banner(port: u16) {
     }
 }
 
+/// The validator's own uid in `sn27 scores --json`.
+fn own_uid(scores: &Value) -> Value {
+    scores["uids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"] == "this validator")
+        .unwrap_or_else(|| panic!("no row of this validator in {scores}"))["uid"]
+        .clone()
+}
+
 #[test]
 fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -492,28 +527,11 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
     let v = net.validator_config.to_str().unwrap().to_string();
     net.spawn("validator", &v);
     // One round (every miner's test ends within ~20 s), then weights.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let scores = loop {
-        let scores = net.scores();
-        let tested = honest
-            .iter()
-            .chain(dishonest.iter().map(|(_, h)| h))
-            .all(|h| {
-                !uid_row(&scores, h)["results"]
-                    .as_array()
-                    .unwrap()
-                    .is_empty()
-            });
-        if tested && scores["last_weights_block"].is_u64() {
-            break scores;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no full round with weights: {scores}\n{}",
-            std::fs::read_to_string(net.log("validator")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_secs(2));
-    };
+    let everyone: Vec<&String> = honest
+        .iter()
+        .chain(dishonest.iter().map(|(_, h)| h))
+        .collect();
+    let scores = net.scores_after_round(&everyone);
     for (hotkey, name) in honest.iter().zip(["honest-a", "honest-b"]) {
         let row = uid_row(&scores, hotkey);
         assert_eq!(
@@ -542,13 +560,7 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
     let out = net.validator(&["weights", "show", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let chain: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let me = scores["uids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["reason"] == "this validator")
-        .unwrap()["uid"]
-        .clone();
+    let me = own_uid(&scores);
     let set = chain
         .as_array()
         .unwrap()
@@ -662,25 +674,7 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
     sn27_ok(&["--config", &config, "serve-axon"]);
     net.spawn("validator", &v);
 
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let scores = loop {
-        let scores = net.scores();
-        let tested = [&healthy, &unhealthy, &no_run].iter().all(|h| {
-            !uid_row(&scores, h)["results"]
-                .as_array()
-                .unwrap()
-                .is_empty()
-        });
-        if tested && scores["last_weights_block"].is_u64() {
-            break scores;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no full round with weights: {scores}\n{}",
-            std::fs::read_to_string(net.log("validator")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_secs(2));
-    };
+    let scores = net.scores_after_round(&[&healthy, &unhealthy, &no_run]);
     let row = uid_row(&scores, &healthy);
     assert_eq!(
         row["spec"]["model"],
@@ -741,13 +735,7 @@ fn a_v2_round_checks_user_ports_and_sets_capped_weights() {
     let share = 11.0 / 30.0 * 0.05;
     assert!((scores["owner"]["share"].as_f64().unwrap() - (1.0 - share)).abs() < 1e-9);
     assert_eq!(scores["owner"]["uid"], owner_row["uid"]);
-    let me = scores["uids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["reason"] == "this validator")
-        .unwrap()["uid"]
-        .clone();
+    let me = own_uid(&scores);
     let expected = (share / (1.0 - share) * 65535.0).round() as u64;
     let expected = json!([
         [owner_row["uid"].clone(), 65535],

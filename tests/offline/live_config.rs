@@ -13,7 +13,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
-use crate::support::{devnet_with_wallet, free_port, sn27_command, sn27_ok};
+use crate::support::{devnet_with_staked_hotkey, free_port, sn27_command, sn27_ok};
 
 /// A `/config` server answering every request with the current body.
 fn config_server(body: Arc<Mutex<String>>) -> u16 {
@@ -91,16 +91,7 @@ fn a_validator_follows_the_live_configuration_and_keeps_it_through_bad_answers()
         "live_config_url = \"http://127.0.0.1:{server}/config\"\nlive_config_interval_secs = 1\n"
     ));
     let c = config.to_str().unwrap();
-    let show = devnet_with_wallet(c, "1");
-    sn27_ok(&[
-        "--config",
-        c,
-        "devnet",
-        "register",
-        show["hotkey"].as_str().unwrap(),
-        "--stake",
-        "10",
-    ]);
+    devnet_with_staked_hotkey(c, "1", "10");
 
     let log = dir.path().join("validator.log");
     let log_file = std::fs::File::create(&log).unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::{devnet_with_wallet, sn27_command, sn27_ok};
+use crate::support::{devnet_with_staked_hotkey, sn27_command};
 
 /// Messages received within `limit`, until one satisfies `done`.
 fn receive_until(
@@ -72,16 +72,7 @@ fn the_service_speaks_sd_notify() {
     let metrics = format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n");
     write(27, &format!("[log]\nfilter = \"info\"\n{metrics}"));
     let c = config.to_str().unwrap();
-    let show = devnet_with_wallet(c, "1");
-    sn27_ok(&[
-        "--config",
-        c,
-        "devnet",
-        "register",
-        show["hotkey"].as_str().unwrap(),
-        "--stake",
-        "10",
-    ]);
+    let show = devnet_with_staked_hotkey(c, "1", "10");
 
     let path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();

@@ -91,6 +91,22 @@ pub fn devnet_with_wallet(config: &str, block_time: &str) -> serde_json::Value {
     serde_json::from_str(&sn27_ok(&["--config", config, "wallet", "show", "--json"])).unwrap()
 }
 
+/// [`devnet_with_wallet`], its hotkey then registered directly with `stake` (a validator's);
+/// returns the wallet.
+pub fn devnet_with_staked_hotkey(config: &str, block_time: &str, stake: &str) -> serde_json::Value {
+    let show = devnet_with_wallet(config, block_time);
+    sn27_ok(&[
+        "--config",
+        config,
+        "devnet",
+        "register",
+        show["hotkey"].as_str().unwrap(),
+        "--stake",
+        stake,
+    ]);
+    show
+}
+
 /// [`sn27`] that must succeed; returns its stdout.
 pub fn sn27_ok(args: &[&str]) -> String {
     let out = sn27(args, &[]);
