@@ -4,8 +4,9 @@
 #  - the packaging tools under target/ (packaging/tools.sh: cargo-zigbuild and zig from PyPI,
 #    cargo-deb from crates.io), nothing system-wide;
 #  - shellcheck and dpkg-deb (Debian packages);
-#  - `sn27-test-systemd:bookworm`: Debian bookworm with systemd 252 as PID 1 (systemd,
-#    systemd-sysv, dbus, procps), for the unit under a real systemd;
+#  - `sn27-test-systemd:bookworm-minimal`: Debian bookworm with systemd 252 as PID 1 and
+#    nothing more (systemd, systemd-sysv, dbus; no procps, so no /bin/kill), for the unit
+#    under a real systemd on a minimal host;
 #  - `sn27-test-oldglibc:bullseye`: Debian bullseye (glibc 2.31, older than the build host's
 #    2.36), where the zigbuild binary must run;
 #  - the .deb the tests install: packaging/build-deb.sh --debug (a debug build keeps CI time
@@ -45,7 +46,7 @@ debootstrap_image() {
 # The images (network and disk) are made while the binary (CPU) is built.
 images_log="$root/target/setup-packaging-images.log"
 (
-  debootstrap_image sn27-test-systemd:bookworm bookworm systemd,systemd-sysv,dbus,procps
+  debootstrap_image sn27-test-systemd:bookworm-minimal bookworm systemd,systemd-sysv,dbus
   debootstrap_image sn27-test-oldglibc:bullseye bullseye procps
 ) 2>"$images_log" &
 images=$!

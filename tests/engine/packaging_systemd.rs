@@ -1,6 +1,6 @@
 //! The .deb and its unit under a real systemd: Debian bookworm with systemd 252 as PID 1 in a
-//! container of this machine's Docker engine (`sn27-test-systemd:bookworm`, built by
-//! `tests/setup-packaging.sh`). Not `--privileged`, which this host refuses, but with
+//! container of this machine's Docker engine (`sn27-test-systemd:bookworm-minimal`, built
+//! by `tests/setup-packaging.sh`: systemd and nothing more, no procps). Not `--privileged`, which this host refuses, but with
 //! CAP_SYS_ADMIN, without which systemd silently skips the unit's mount namespace
 //! (ProtectSystem, PrivateTmp, ...); the host's cgroup tree is mounted read-only.
 //!
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::support::packaging::{artifacts, repo, require_image, Container};
 use crate::support::{stderr, stdout};
 
-const IMAGE: &str = "sn27-test-systemd:bookworm";
+const IMAGE: &str = "sn27-test-systemd:bookworm-minimal";
 
 /// `systemctl show -p NAME --value sn27`.
 fn property(container: &Container, name: &str) -> String {
@@ -124,6 +124,9 @@ fn the_deb_runs_under_systemd_as_a_notify_service_with_watchdog_and_reload() {
         "not systemd 252"
     );
 
+    // A minimal host: no procps, hence no /bin/kill for a unit to lean on.
+    container.sh("! command -v ps && test ! -e /bin/kill && test ! -e /usr/bin/kill");
+
     // The engine's socket belongs to its `docker` group: the same gid here, before the
     // package, whose postinst adds sn27 to it.
     container.sh("groupadd --system --gid \"$(stat -c %g /run/docker.sock)\" docker");
@@ -201,7 +204,7 @@ fn the_deb_runs_under_systemd_as_a_notify_service_with_watchdog_and_reload() {
     );
     assert!(
         container
-            .sh(&format!("ps -o user= -p {first_pid}"))
+            .sh(&format!("stat -c %U /proc/{first_pid}"))
             .trim()
             .starts_with("sn27"),
         "not running as sn27"
