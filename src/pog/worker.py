@@ -33,8 +33,8 @@ Modes
         align32(x) = 32*floor(x/32). T16 / T32 = wall seconds of one matmul of two
         randn square matrices of side S16 in fp16 / S32 in fp32 (TF32 off) between two
         cuda synchronizes, no warm-up; GPU memory is freed between steps.
-        --cpu-test: N = 1, V = 0.0001 (so S16 = 128, S32 = 64) and both times are float32
-        matmuls of those sides on the CPU.
+        --cpu-test: N = 1, V = 0.0001 (so S16 = 128, S32 = 64) and each time is the
+        fastest of CPU_TEST_REPEATS float32 matmuls of that side on the CPU.
 
     compute  --seeds FILE
         Input:  FILE = {"n": n, "seeds": [[gpu_id, seed_a, seed_b], ...]}, 1 <= n <= 200000,
@@ -56,6 +56,7 @@ Modes
         Output: {"protocol":1,"mode":"compute","dir":DIR,"gpus":[{"id":k,"n":n,
                  "root":"<64 hex>","timings":{"generation":s,"multiplication":s,
                  "transfer":s,"merkle":s}}, ...]}  (gpus sorted by id)
+                --cpu-test: "multiplication" is the fastest of CPU_TEST_REPEATS products.
 
     proof  --dir DIR --challenges FILE
         Input:  DIR from compute (must be a directory named sn27-pog-*, owned by this user,
@@ -99,6 +100,10 @@ MAX_INPUT_BYTES = 1 << 20
 DIR_PREFIX = "sn27-pog-"
 CPU_TEST_NAME = "CPU (test)"
 CPU_TEST_VRAM_GB = 0.0001
+# --cpu-test times each product as the fastest of this many: the products take milliseconds,
+# the scheduler's slices on a busy machine as long, and the fastest run is the one nothing
+# interrupted, so the benchmark and the compute step measure the same thing whatever the load.
+CPU_TEST_REPEATS = 5
 MASK32 = 0xFFFFFFFF
 ROUNDS = 10
 MINER_SCALE = 2.0 ** -32
@@ -321,6 +326,18 @@ def python_product(rows, cols):
     return [[sum(x * y for x, y in zip(row, col)) for col in cols] for row in rows]
 
 
+def fastest(work):
+    """--cpu-test: (the result, the shortest wall time) of CPU_TEST_REPEATS runs of work()."""
+    best = None
+    for _ in range(CPU_TEST_REPEATS):
+        start = time.perf_counter()
+        result = work()
+        elapsed = time.perf_counter() - start
+        if best is None or elapsed < best:
+            best = elapsed
+    return result, best
+
+
 class CpuBackend:
     """--cpu-test: one fake device on the CPU, numpy if present, else pure Python."""
 
@@ -344,9 +361,7 @@ class CpuBackend:
         # call is all overhead, and the rule would compare noise with noise).
         rows = [[random.gauss(0.0, 1.0) for _ in range(side)] for _ in range(side)]
         cols = [[random.gauss(0.0, 1.0) for _ in range(side)] for _ in range(side)]
-        start = time.perf_counter()
-        python_product(rows, cols)
-        return time.perf_counter() - start
+        return fastest(lambda: python_product(rows, cols))[1]
 
     def _sequence(self, seed, length):
         """Element values for row + col = 0 .. length-1 (a matrix depends only on row + col)."""
@@ -382,21 +397,22 @@ class CpuBackend:
             a = np.ascontiguousarray(windows(va, n))
             b = np.ascontiguousarray(windows(vb, n))
             t1 = time.perf_counter()
-            data = np.ascontiguousarray(np.matmul(a, b), dtype="<f4")
+            product, multiplication = fastest(lambda: np.matmul(a, b))
             t2 = time.perf_counter()
+            data = np.ascontiguousarray(product, dtype="<f4")
         else:
             # A[i][c] = va[i + c] and B[c][j] = vb[c + j]: row i of A and column j of B are
             # windows of the two sequences.
             a_rows = [va[i:i + n] for i in range(n)]
             b_cols = [vb[j:j + n] for j in range(n)]
             t1 = time.perf_counter()
-            sums = python_product(a_rows, b_cols)
+            sums, multiplication = fastest(lambda: python_product(a_rows, b_cols))
             t2 = time.perf_counter()
             fmt = f"<{n}f"
             # The f64 sums are rounded to float32 by pack.
             data = b"".join(struct.pack(fmt, *row) for row in sums)
         t3 = time.perf_counter()
-        return data, {"generation": t1 - t0, "multiplication": t2 - t1, "transfer": t3 - t2}
+        return data, {"generation": t1 - t0, "multiplication": multiplication, "transfer": t3 - t2}
 
 
 class TorchBackend:
