@@ -84,22 +84,30 @@ impl Finding {
 
 /// Runs every check that applies to `config`'s role (the configuration itself loaded).
 pub async fn examine(config: &Config) -> Vec<Finding> {
-    let mut findings = Vec::new();
     let role = config.role.unwrap_or(Role::Miner);
-    findings.push(wallet(config));
+    let mut findings = vec![wallet(config)];
     findings.extend(chain_checks(config).await);
-    findings.push(clock());
-    findings.push(disk("state disk", &config.state_dir));
+    findings.extend(examine_host(config).await);
     if role == Role::Miner {
+        findings.push(address(config));
+    }
+    findings.extend(wandb(config, role).await);
+    findings
+}
+
+/// The checks of the host alone: clock and disk, and for a miner (the role assumed when none
+/// is set, as on a machine not configured yet) its GPUs, Docker, ports and firewall, on
+/// `config`'s values (the built-in defaults, when no file exists).
+pub async fn examine_host(config: &Config) -> Vec<Finding> {
+    let mut findings = vec![clock(), disk("state disk", &config.state_dir)];
+    if config.role.unwrap_or(Role::Miner) == Role::Miner {
         findings.extend(gpus());
         findings.extend(docker(config).await);
         findings.extend(ports(config));
         let mut open = vec![config.axon.port, config.miner.ssh_port];
         open.extend(&config.miner.user_ports);
         findings.push(firewall(&open));
-        findings.push(address(config));
     }
-    findings.extend(wandb(config, role).await);
     findings
 }
 
@@ -357,8 +365,12 @@ fn gpus() -> Vec<Finding> {
         Ok(inventory) => {
             let mut names: Vec<String> = Vec::new();
             for gpu in &inventory.gpus {
+                let memory = gpu
+                    .memory_total_bytes
+                    .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
+                    .unwrap_or_else(|| "memory ?".into());
                 names.push(format!(
-                    "{} ({})",
+                    "{} ({}, {memory})",
                     gpu.name,
                     gpu.uuid.as_deref().unwrap_or("?")
                 ));

@@ -3,7 +3,9 @@
 //!
 //! Plain `sn27 bench` measures the GPUs directly (CUDA driver and cuBLAS); `--container`
 //! runs the validator's own worker inside the miner's runtime image exactly as a validator
-//! runs it, which is the faithful answer to "what will validators see".
+//! runs it, which is the faithful answer to "what will validators see"; `--local` runs the
+//! same steps on this host's own Python (torch and the GPUs, no Docker), for a GPU host
+//! checked before its containers exist.
 
 use std::process::ExitCode;
 
@@ -11,7 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 
-use super::{load_config, runtime};
+use super::{load_config_or_defaults, runtime};
 use crate::config::Config;
 use crate::docker::{ContainerEngine, ContainerSpec, LABEL_KIND};
 use crate::gpu::bench::{self, DeviceBench};
@@ -19,27 +21,46 @@ use crate::gpu::inventory::Inventory;
 use crate::gpu::GpuUnavailable;
 use crate::pog::identify::identify;
 use crate::report::Report;
-use crate::validator::proof_of_gpu::{self, ContainerShell, PogSettings};
+use crate::validator::proof_of_gpu::{
+    self, ContainerShell, LocalShell, PogFailure, PogSettings, Verified,
+};
 use crate::validator::scoring;
 
 /// `sn27 bench`'s arguments.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Run the validator's worker inside the miner's runtime image (needs Docker).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "local")]
     container: bool,
+    /// Run the validator's worker on this host with --python (torch and CUDA there), through
+    /// the same steps and checks as a validator's round.
+    #[arg(long)]
+    local: bool,
+    /// With --local: the interpreter that runs the worker.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "python3",
+        requires = "local"
+    )]
+    python: String,
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// With --container: the worker's CPU test mode (tests only; proves no GPU).
-    #[arg(long, hide = true, requires = "container")]
+    /// With --container or --local: the worker's CPU test mode (tests only; proves no GPU).
+    #[arg(long, hide = true)]
     cpu_test: bool,
 }
 
 pub fn run(source: &crate::config::ConfigSource, args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(source)?;
+    // A miner measures the host before configuring it: without the default file, the
+    // built-in defaults (the scoring table validators use unless told otherwise).
+    let (config, _) = load_config_or_defaults(source)?;
     if args.container {
         return in_container(&config, args);
+    }
+    if args.local {
+        return on_this_host(&config, args);
     }
     let inventory = match Inventory::read() {
         Ok(inventory) => inventory,
@@ -166,10 +187,16 @@ fn in_container(config: &Config, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         let base = &config.miner.container.base_image;
         eprintln!("preparing the runtime image from {base}…");
         let image = engine
-            .ensure_runtime_image(base, |line| tracing::debug!(target: "sn27::build", "{line}"))
+            .ensure_runtime_image(
+                base,
+                |line| tracing::debug!(target: "sn27::build", "{line}"),
+            )
             .await?;
         let host = engine.host().await?;
-        let name = format!("sn27-bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let name = format!(
+            "sn27-bench-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let memory = host
             .memory_bytes
             .saturating_sub((config.miner.container.reserve_memory_gb * (1u64 << 30) as f64) as u64)
@@ -198,58 +225,109 @@ fn in_container(config: &Config, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         if let Err(e) = engine.remove(&id).await {
             eprintln!("warning: removing {name}: {}", Report(&e));
         }
-        match result {
-            Ok(verified) => {
-                let points = scoring::points(&config.scoring, &verified.model, verified.gpus, false);
-                if args.json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&json!({
-                            "passed": true,
-                            "identified": verified.model,
-                            "reported": verified.reported,
-                            "count": verified.gpus,
-                            "fp16_tflops": verified.fp16_tflops,
-                            "fp32_tflops": verified.fp32_tflops,
-                            "vram_gb": verified.vram_gb,
-                            "n": verified.n,
-                            "compute_secs": verified.compute_secs,
-                            "points": points,
-                            "score": points / 100.0,
-                        }))
-                        .context("printing")?
-                    );
-                } else {
-                    println!("Proof-of-GPU passed in the runtime image");
-                    println!(
-                        "  driver reports   {} ({} GPU{})",
-                        verified.reported,
-                        verified.gpus,
-                        if verified.gpus == 1 { "" } else { "s" }
-                    );
-                    println!(
-                        "  measured         FP16 {:.3} TFLOPS, FP32 {:.3} TFLOPS, VRAM {} GB",
-                        verified.fp16_tflops, verified.fp32_tflops, verified.vram_gb
-                    );
-                    println!(
-                        "  compute          n = {}, {:.2} s as the validator measures it",
-                        verified.n, verified.compute_secs
-                    );
-                    print_verdict(config, Some(&verified.model), verified.gpus, points);
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(failure) => {
-                if args.json {
-                    println!(
-                        "{}",
-                        json!({"passed": false, "step": failure.step(), "error": failure.to_string(), "score": 0.0})
-                    );
-                } else {
-                    eprintln!("error: Proof-of-GPU failed at {}: {failure}", failure.step());
-                }
-                Ok(ExitCode::FAILURE)
-            }
-        }
+        report(config, args, "in the runtime image", result)
     })
+}
+
+/// The validator's steps on this host, with `--python` in a private directory; the worker's
+/// output directories are removed afterwards.
+fn on_this_host(config: &Config, args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let work = tempfile::Builder::new()
+        .prefix("sn27-bench.")
+        .tempdir()
+        .context("a private directory for the worker")?;
+    let mut settings = PogSettings::from_config(&config.validator.pog, &config.scoring);
+    settings.cpu_test_mode = args.cpu_test;
+    settings.python = args.python.clone();
+    settings.work_dir = work.path().to_string_lossy().into_owned();
+    let before = worker_output_dirs();
+    eprintln!(
+        "running the validator's Proof-of-GPU steps on this host with {}…",
+        args.python
+    );
+    let result = runtime()?.block_on(proof_of_gpu::run(&LocalShell, &settings));
+    for dir in worker_output_dirs().difference(&before) {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            eprintln!("warning: removing {}: {e}", dir.display());
+        }
+    }
+    report(config, args, "on this host", result)
+}
+
+/// The worker's output directories now in /dev/shm and /tmp.
+fn worker_output_dirs() -> std::collections::BTreeSet<std::path::PathBuf> {
+    ["/dev/shm", "/tmp"]
+        .iter()
+        .filter_map(|base| std::fs::read_dir(base).ok())
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("sn27-pog-"))
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// What a validator's steps concluded, as text or JSON; exit 1 on a failed test.
+fn report(
+    config: &Config,
+    args: &BenchArgs,
+    place: &str,
+    result: Result<Verified, PogFailure>,
+) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(verified) => {
+            let points = scoring::points(&config.scoring, &verified.model, verified.gpus, false);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "passed": true,
+                        "identified": verified.model,
+                        "reported": verified.reported,
+                        "count": verified.gpus,
+                        "fp16_tflops": verified.fp16_tflops,
+                        "fp32_tflops": verified.fp32_tflops,
+                        "vram_gb": verified.vram_gb,
+                        "n": verified.n,
+                        "compute_secs": verified.compute_secs,
+                        "points": points,
+                        "score": points / 100.0,
+                    }))
+                    .context("printing")?
+                );
+            } else {
+                println!("Proof-of-GPU passed {place}");
+                println!(
+                    "  driver reports   {} ({} GPU{})",
+                    verified.reported,
+                    verified.gpus,
+                    if verified.gpus == 1 { "" } else { "s" }
+                );
+                println!(
+                    "  measured         FP16 {:.3} TFLOPS, FP32 {:.3} TFLOPS, VRAM {} GB",
+                    verified.fp16_tflops, verified.fp32_tflops, verified.vram_gb
+                );
+                println!(
+                    "  compute          n = {}, {:.2} s as the validator measures it",
+                    verified.n, verified.compute_secs
+                );
+                print_verdict(config, Some(&verified.model), verified.gpus, points);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"passed": false, "step": failure.step(), "error": failure.to_string(), "score": 0.0})
+                );
+            } else {
+                eprintln!(
+                    "error: Proof-of-GPU failed at {}: {failure}",
+                    failure.step()
+                );
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

@@ -10,7 +10,7 @@ use crate::config::{ConfigSource, Severity};
 use crate::doctor::{examine, Finding, Verdict};
 
 pub fn run(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> {
-    let loaded = match crate::config::load(source) {
+    let loaded = match crate::config::load_or_defaults(source) {
         Ok(loaded) => loaded,
         Err(errors) => {
             let detail: Vec<String> = errors
@@ -33,6 +33,25 @@ pub fn run(source: &ConfigSource, json: bool) -> anyhow::Result<ExitCode> {
         }
     };
     let config = loaded.config;
+    if loaded.file.is_none() {
+        // Not configured yet: what the host offers, on the built-in defaults.
+        let mut findings = vec![Finding {
+            check: "config",
+            verdict: Verdict::Fail,
+            detail: format!(
+                "no configuration file at {}: the host was checked on the built-in defaults \
+                 (a miner); wallet, chain and registration are checked once it exists",
+                source.path.display()
+            ),
+            fix: Some(format!(
+                "`sn27 config example > {}`, then set role and [wallet]",
+                source.path.display()
+            )),
+            fatal: false,
+        }];
+        findings.extend(runtime()?.block_on(crate::doctor::examine_host(&config)));
+        return Ok(report(source, None, &findings, json));
+    }
     let mut findings = vec![if loaded.warnings.is_empty() {
         Finding {
             check: "config",

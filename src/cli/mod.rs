@@ -262,6 +262,27 @@ pub(crate) fn load_config(source: &config::ConfigSource) -> anyhow::Result<confi
     Ok(loaded.config)
 }
 
+/// [`load_config`] for commands that measure the host before it is configured: without the
+/// default file, the built-in defaults, said so on stderr. Whether a file was read.
+pub(crate) fn load_config_or_defaults(
+    source: &config::ConfigSource,
+) -> anyhow::Result<(config::Config, bool)> {
+    let loaded = config::load_or_defaults(source)?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    if loaded.file.is_none() {
+        eprintln!(
+            "note: no configuration file at {}; using the built-in defaults (scoring profile \
+             {:?}, base image {}); `sn27 config example` writes one",
+            source.path.display(),
+            loaded.config.scoring.profile.name(),
+            loaded.config.miner.container.base_image,
+        );
+    }
+    Ok((loaded.config, loaded.file.is_some()))
+}
+
 /// The async runtime of a command (one thread: commands do one thing at a time; slow
 /// cryptography goes to the blocking pool).
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -68,10 +68,27 @@ impl std::error::Error for LoadError {}
 
 /// Loads, layers and validates the whole configuration.
 pub fn load(source: &ConfigSource) -> Result<Loaded, LoadError> {
-    let layers = Layers::read(source, true)?;
+    load_layers(Layers::read(source, true)?)
+}
+
+/// [`load`] for commands that measure the host before anything is configured (`sn27 bench`,
+/// `sn27 check`): when the default file does not exist, the built-in defaults and the
+/// environment are loaded and validated instead, as a miner's unless the environment names
+/// a role (`Loaded::file` is then `None`). A file named with `--config` or `SN27_CONFIG` must
+/// still exist.
+pub fn load_or_defaults(source: &ConfigSource) -> Result<Loaded, LoadError> {
+    load_layers(Layers::read(source, false)?)
+}
+
+fn load_layers(layers: Layers) -> Result<Loaded, LoadError> {
     let mut diagnostics = Vec::new();
     let mut failed_keys = BTreeSet::new();
-    let config = layers.extract_all(&mut diagnostics, &mut failed_keys);
+    let mut config = layers.extract_all(&mut diagnostics, &mut failed_keys);
+    if layers.file.is_none() && config.role.is_none() {
+        // Only `load_or_defaults` gets here without a file: a host not configured yet is
+        // measured as the GPU host a miner runs on.
+        config.role = Some(super::Role::Miner);
+    }
     for (severity, path, message) in validate(&config) {
         if failed_keys
             .iter()

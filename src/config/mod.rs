@@ -20,7 +20,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Diagnostic, Severity};
-pub use load::{load, load_section, resolve_source, ConfigSource, LoadError, Loaded, ENV_PREFIX};
+pub use load::{
+    load, load_or_defaults, load_section, resolve_source, ConfigSource, LoadError, Loaded,
+    ENV_PREFIX,
+};
 pub use scoring::{GpuModel, PassRequirement, ScoringConfig, ScoringProfile, WeightsRule};
 
 pub use crate::chain::Network;

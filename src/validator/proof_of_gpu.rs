@@ -4,7 +4,8 @@
 //! one challenged row per GPU, and verify each opening with [`crate::pog`].
 //!
 //! The test talks to the container through a [`Remote`] — SSH for a miner's allocation,
-//! `docker exec` for `sn27 bench --container` — so both run the same steps. Everything the
+//! `docker exec` for `sn27 bench --container`, a local shell for `sn27 bench --local` — so
+//! all run the same steps. Everything the
 //! container prints is untrusted and parsed strictly; any text on stderr fails the step (the
 //! rule SN27 validators apply). Renting and releasing the container is the caller's business.
 
@@ -28,10 +29,13 @@ use crate::pog::worker_output::{
 /// image has only `python3`).
 pub const CONTAINER_PYTHON: &str = "/opt/conda/bin/python";
 
-/// Where the worker and its inputs go inside the container.
+/// Where the worker and its inputs go inside the container (under [`CONTAINER_WORK_DIR`]).
 pub const WORKER_PATH: &str = "/tmp/sn27-pog-worker.py";
-const SEEDS_PATH: &str = "/tmp/sn27-pog-seeds.json";
-const CHALLENGES_PATH: &str = "/tmp/sn27-pog-challenges.json";
+/// The directory of the worker and its inputs in a container.
+pub const CONTAINER_WORK_DIR: &str = "/tmp";
+const WORKER_FILE: &str = "sn27-pog-worker.py";
+const SEEDS_FILE: &str = "sn27-pog-seeds.json";
+const CHALLENGES_FILE: &str = "sn27-pog-challenges.json";
 
 /// What a command run in the container returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,11 +114,94 @@ impl Remote for ContainerShell {
     }
 }
 
+/// This host, driven with `sh -c` (`sn27 bench --local`: the worker on the GPUs of the
+/// machine sn27 runs on, through the same steps and checks as a round). Output is bounded as
+/// over SSH: more than `limit` bytes on a stream, or no end within the timeout, fails the
+/// command and kills it.
+pub struct LocalShell;
+
+#[async_trait]
+impl Remote for LocalShell {
+    async fn run(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<RemoteOutput, String> {
+        use std::process::Stdio;
+        use tokio::io::AsyncWriteExt;
+        let started = std::time::Instant::now();
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("starting sh: {e}"))?;
+        let input = child.stdin.take();
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let work = async {
+            if let (Some(mut pipe), Some(bytes)) = (input, stdin) {
+                pipe.write_all(bytes)
+                    .await
+                    .map_err(|e| format!("writing stdin: {e}"))?;
+            }
+            let (out, err) = tokio::try_join!(
+                read_bounded(stdout, limit, "stdout"),
+                read_bounded(stderr, limit, "stderr")
+            )?;
+            let status = child.wait().await.map_err(|e| format!("waiting: {e}"))?;
+            Ok::<_, String>((status, out, err))
+        };
+        let (status, stdout, stderr) = tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| format!("no end within {timeout:?}"))??;
+        Ok(RemoteOutput {
+            status: status.code().map(i64::from),
+            stdout,
+            stderr,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// A child's stream to its end, refused past `limit` bytes.
+async fn read_bounded(
+    stream: Option<impl tokio::io::AsyncRead + Unpin>,
+    limit: usize,
+    name: &str,
+) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncReadExt;
+    let Some(stream) = stream else {
+        return Ok(Vec::new());
+    };
+    let mut kept = Vec::new();
+    stream
+        .take(limit as u64 + 1)
+        .read_to_end(&mut kept)
+        .await
+        .map_err(|e| format!("reading {name}: {e}"))?;
+    if kept.len() > limit {
+        return Err(format!("more than {limit} bytes on {name}"));
+    }
+    Ok(kept)
+}
+
 /// How a test is run and judged.
 #[derive(Debug, Clone)]
 pub struct PogSettings {
     /// The container's interpreter (`/opt/conda/bin/python` in every SN27 container).
     pub python: String,
+    /// Where the worker and its inputs are written ([`CONTAINER_WORK_DIR`] in containers; a
+    /// private directory on a local host). A plain absolute path: it is part of commands.
+    pub work_dir: String,
     /// Run the worker's torch-free CPU mode (tests only: reports one `CPU (test)` device).
     pub cpu_test_mode: bool,
     /// Share of the VRAM estimate the Merkle matrices use (0.10 in v1, 0.05 in v2).
@@ -142,6 +229,7 @@ impl PogSettings {
     ) -> Self {
         PogSettings {
             python: CONTAINER_PYTHON.into(),
+            work_dir: CONTAINER_WORK_DIR.into(),
             cpu_test_mode: pog.cpu_test_mode,
             merkle_buffer: scoring.merkle_buffer,
             pass_rule: match scoring.pass_rule {
@@ -262,13 +350,16 @@ pub struct Verified {
 /// Runs the whole test over `remote`.
 pub async fn run(remote: &dyn Remote, settings: &PogSettings) -> Result<Verified, PogFailure> {
     let python = &settings.python;
+    let worker = format!("{}/{WORKER_FILE}", settings.work_dir);
+    let seeds_path = format!("{}/{SEEDS_FILE}", settings.work_dir);
+    let challenges_path = format!("{}/{CHALLENGES_FILE}", settings.work_dir);
     let mode = |mode: &str| {
         let test = if settings.cpu_test_mode {
             " --cpu-test"
         } else {
             ""
         };
-        format!("{python} {WORKER_PATH} --mode {mode}{test}")
+        format!("{python} {worker} --mode {mode}{test}")
     };
 
     // Upload, then check the hash with the container's own Python (weak: the interpreter is
@@ -276,13 +367,13 @@ pub async fn run(remote: &dyn Remote, settings: &PogSettings) -> Result<Verified
     put(
         remote,
         "upload",
-        WORKER_PATH,
+        &worker,
         crate::pog::WORKER.as_bytes(),
         settings,
     )
     .await?;
     let check = format!(
-        "{python} -c \"import hashlib;print(hashlib.sha256(open('{WORKER_PATH}','rb').read()).hexdigest())\""
+        "{python} -c \"import hashlib;print(hashlib.sha256(open('{worker}','rb').read()).hexdigest())\""
     );
     let out = step(remote, "upload", &check, None, 4096, settings.step_timeout).await?;
     let found = last_line(&out.stdout);
@@ -355,12 +446,12 @@ pub async fn run(remote: &dyn Remote, settings: &PogSettings) -> Result<Verified
     put(
         remote,
         "compute",
-        SEEDS_PATH,
+        &seeds_path,
         seeds_json.to_string().as_bytes(),
         settings,
     )
     .await?;
-    let compute = format!("{} --seeds {SEEDS_PATH}", mode("compute"));
+    let compute = format!("{} --seeds {seeds_path}", mode("compute"));
     let (computed, elapsed) = parsed_step(
         remote,
         "compute",
@@ -417,13 +508,13 @@ pub async fn run(remote: &dyn Remote, settings: &PogSettings) -> Result<Verified
     put(
         remote,
         "proof",
-        CHALLENGES_PATH,
+        &challenges_path,
         challenges_json.to_string().as_bytes(),
         settings,
     )
     .await?;
     let proof = format!(
-        "{python} {WORKER_PATH} --mode proof --dir {} --challenges {CHALLENGES_PATH}",
+        "{python} {worker} --mode proof --dir {} --challenges {challenges_path}",
         computed.dir
     );
     let (written, _) = parsed_step(

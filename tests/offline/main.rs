@@ -19,6 +19,7 @@ mod config_cli;
 mod devnet;
 mod devnet_cli;
 mod devnet_reveal;
+mod identification;
 mod live_config;
 mod logging;
 mod notify;

@@ -9,6 +9,7 @@ mod support;
 
 mod chain_calls_python;
 mod credentials_python;
+mod gpu_host;
 mod pog_driver;
 mod pog_oracle;
 mod pog_worker;

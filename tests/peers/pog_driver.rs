@@ -3,56 +3,15 @@
 //! against miners that cheat: each tampering below must fail the test at the step it breaks.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sn27::pog::check::PassRule;
 use sn27::pog::identify::ModelSpec;
 use sn27::pog::sizes::MERKLE_BUFFER_V1;
-use sn27::validator::proof_of_gpu::{run, PogFailure, PogSettings, Remote, RemoteOutput};
-use tokio::io::AsyncWriteExt;
-
-/// A "container" that is this machine's shell.
-struct LocalShell;
-
-#[async_trait]
-impl Remote for LocalShell {
-    async fn run(
-        &self,
-        command: &str,
-        stdin: Option<&[u8]>,
-        limit: usize,
-        timeout: Duration,
-    ) -> Result<RemoteOutput, String> {
-        let started = Instant::now();
-        let mut child = tokio::process::Command::new("sh")
-            .args(["-c", command])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let mut input = child.stdin.take().unwrap();
-        if let Some(data) = stdin {
-            input.write_all(data).await.map_err(|e| e.to_string())?;
-        }
-        drop(input);
-        let out = tokio::time::timeout(timeout, child.wait_with_output())
-            .await
-            .map_err(|_| "timed out".to_string())?
-            .map_err(|e| e.to_string())?;
-        if out.stdout.len() > limit || out.stderr.len() > limit {
-            return Err(format!("more than {limit} bytes"));
-        }
-        Ok(RemoteOutput {
-            status: out.status.code().map(i64::from),
-            stdout: out.stdout,
-            stderr: out.stderr,
-            elapsed: started.elapsed(),
-        })
-    }
-}
+use sn27::validator::proof_of_gpu::{
+    run, LocalShell, PogFailure, PogSettings, Remote, RemoteOutput, CONTAINER_WORK_DIR,
+};
 
 /// A miner that changes what the worker says, or how long it takes.
 struct Cheat<F> {
@@ -81,6 +40,8 @@ where
 fn settings() -> PogSettings {
     PogSettings {
         python: crate::support::python().to_string_lossy().into_owned(),
+        // The cheats below rewrite the inputs where a container has them.
+        work_dir: CONTAINER_WORK_DIR.into(),
         cpu_test_mode: true,
         merkle_buffer: MERKLE_BUFFER_V1,
         pass_rule: PassRule::V1,
