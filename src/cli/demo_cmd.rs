@@ -1,9 +1,12 @@
 //! `sn27 demo`: the main job on an embedded default, on this machine only. A throwaway
 //! directory gets a local devnet, a miner and a validator; the miner registers and publishes
-//! its axon, and — when a Docker engine with the base image answers — serves (`sn27 run`), is
-//! rented from and released, then tested by the validator's Proof-of-GPU round (the worker in
-//! its CPU test mode), scored, and weighted on the devnet. A short live report shows each step;
-//! everything started is stopped and removed at the end (the directory too, unless `--keep`).
+//! its axon, serves (`sn27 run`), is rented from and released, then tested by the validator's
+//! Proof-of-GPU round (the worker in its CPU test mode), scored, and weighted on the devnet.
+//! That needs a Docker engine with the base image: when none answers, the demo sets them up
+//! itself as root (or with `--setup`, through `sudo`; see [`super::demo_setup`]), else it
+//! does the chain part and stops, naming the command that runs the rest. A short live report
+//! shows each step; everything started is stopped and removed at the end (the directory too,
+//! unless `--keep`; the image stays for the next run).
 //!
 //! Every step runs this very binary with a generated configuration, exactly as an operator
 //! would, so the demo is also a smoke test of the commands.
@@ -16,6 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
+use super::demo_setup::{Permission, Setup, DEMO_IMAGE};
+
 /// `sn27 demo`'s arguments.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -26,13 +31,16 @@ pub struct DemoArgs {
     #[arg(long)]
     keep: bool,
     /// Image the miner's containers are built from (no registry is needed for the default,
-    /// which `tests/setup-docker.sh` builds with debootstrap).
-    #[arg(
-        long,
-        value_name = "IMAGE",
-        default_value = "sn27-test-base:bookworm-py"
-    )]
+    /// which the demo builds with debootstrap when it is missing).
+    #[arg(long, value_name = "IMAGE", default_value = DEMO_IMAGE)]
     base_image: String,
+    /// Set up a missing Docker engine and base image even when not root (the privileged
+    /// steps run through `sudo`); root does so without asking.
+    #[arg(long, conflicts_with = "no_setup")]
+    setup: bool,
+    /// Never install or start anything: without an engine, stop after the chain part.
+    #[arg(long)]
+    no_setup: bool,
 }
 
 /// The demo's processes and files, cleaned up when dropped.
@@ -41,6 +49,8 @@ struct Demo {
     temporary: Option<tempfile::TempDir>,
     children: Vec<(String, Child)>,
     started: Instant,
+    /// The engine and image set up for the demo, if it had to (its engine stops last).
+    setup: Option<Setup>,
 }
 
 impl Demo {
@@ -123,6 +133,7 @@ impl Demo {
 impl Drop for Demo {
     fn drop(&mut self) {
         self.stop_all();
+        drop(self.setup.take());
         if let Some(dir) = self.temporary.take() {
             let _ = dir.close();
         }
@@ -185,11 +196,24 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         temporary,
         children: Vec::new(),
         started: Instant::now(),
+        setup: None,
     };
     println!(
         "sn27 demo in {} (a local devnet; nothing leaves this machine)",
         dir.display()
     );
+    // The engine first: when it has to be set up, that is the slow part.
+    let docker = match docker_ready(&args.base_image) {
+        Ok(()) => Ok(()),
+        Err(why) => match Permission::of_this_process(args.setup, args.no_setup) {
+            Permission::Allowed { sudo } => {
+                demo.step(&format!("{why}: setting it up"));
+                set_up(&mut demo, &args.base_image, sudo)?;
+                docker_ready(&args.base_image).map_err(|why| (why, None))
+            }
+            refused => Err((why, Some(refused))),
+        },
+    };
     write_configs(&dir, &args.base_image)?;
 
     demo.sn27("miner", &["devnet", "init", "--block-time", "1"])?;
@@ -217,16 +241,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         "registered: miner {miner_hotkey} (burned 1 TAO), validator {validator_hotkey} (2000 TAO staked)"
     ));
 
-    let docker = docker_ready(&args.base_image);
-    if let Err(why) = &docker {
+    if let Err((why, refused)) = docker {
+        let Some(refused) = refused else {
+            bail!("the Docker engine set up for the demo is not usable: {why}");
+        };
         demo.sn27("miner", &["serve-axon"])?;
         demo.step("axon published on the devnet");
         println!("{}", demo.sn27("miner", &["metagraph"])?);
         demo.step(&format!(
-            "skipped the miner service, the rental and the validation round: {why}"
+            "stopped before the miner service, the rental and the validation round: {why}"
         ));
-        println!("done (chain part only); run `tests/setup-docker.sh` as root for the rest");
-        return Ok(ExitCode::SUCCESS);
+        println!(
+            "incomplete (chain part only): {}",
+            how_to_continue(&refused)
+        );
+        return Ok(ExitCode::from(2));
     }
 
     demo.start("miner")?;
@@ -300,6 +329,70 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Sets up the engine and, when missing, the default base image.
+fn set_up(demo: &mut Demo, image: &str, sudo: bool) -> anyhow::Result<()> {
+    let mut setup = Setup::new(&demo.dir, sudo)?;
+    if !engine_answers() {
+        setup.engine(engine_answers)?;
+    }
+    demo.setup = Some(setup);
+    if docker_ready(image).is_err() {
+        if image != DEMO_IMAGE {
+            bail!(
+                "the Docker engine has no {image}; the demo builds only {DEMO_IMAGE}: build \
+                 {image} yourself or leave out --base-image"
+            );
+        }
+        if let Some(setup) = &demo.setup {
+            setup.image()?;
+        }
+    }
+    let started = demo.setup.as_ref().is_some_and(Setup::started_engine);
+    demo.step(&format!(
+        "engine and base image ready{}",
+        if started {
+            " (the demo stops the engine it started at the end; the image stays)"
+        } else {
+            ""
+        }
+    ));
+    Ok(())
+}
+
+/// The one command that lets the demo run the rest, for a case it may not set up itself.
+fn how_to_continue(refused: &Permission) -> String {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "sn27".into());
+    match refused {
+        Permission::NotRoot => format!(
+            "run `sudo {exe} demo`, which installs and starts a Docker engine (docker.io) and \
+             builds the base image from the Debian mirror, then runs everything"
+        ),
+        Permission::Refused => {
+            format!("run `{exe} demo` without --no-setup to let it set up the Docker engine")
+        }
+        Permission::OtherEngine(host) => format!(
+            "DOCKER_HOST={host} is not this machine's engine, so the demo leaves it alone: \
+             start that engine with the image, or run `env -u DOCKER_HOST {exe} demo`"
+        ),
+        Permission::Allowed { .. } => "set up the Docker engine".into(),
+    }
+}
+
+/// Whether a Docker engine answers at all.
+fn engine_answers() -> bool {
+    let Ok(runtime) = super::runtime() else {
+        return false;
+    };
+    runtime.block_on(async {
+        match crate::docker::ContainerEngine::connect().await {
+            Ok(engine) => engine.host().await.is_ok(),
+            Err(_) => false,
+        }
+    })
+}
+
 /// The miner's containers still on the engine (none, when every allocation was released);
 /// whatever is found is removed.
 fn leftover_containers(miner: &str) -> Vec<String> {
@@ -326,10 +419,7 @@ fn docker_ready(image: &str) -> Result<(), String> {
             .await
             .map_err(|e| format!("no Docker engine answers ({})", crate::report::Report(&e)))?;
         if !engine.image_present(image).await {
-            return Err(format!(
-                "the Docker engine has no {image} (tests/setup-docker.sh builds it; or pass \
-                 --base-image)"
-            ));
+            return Err(format!("the Docker engine has no {image}"));
         }
         Ok(())
     })

@@ -8,6 +8,7 @@ mod chain_cmd;
 mod check_cmd;
 mod config_cmd;
 mod demo_cmd;
+mod demo_setup;
 mod query_cmd;
 mod rent_cmd;
 mod run_cmd;
