@@ -39,6 +39,15 @@ cargo zigbuild --locked --profile "$profile" --target "$triple.2.17" --bin sn27 
 binary="target/$triple/$profile_dir/sn27"
 
 bash packaging/check-binary.sh "$binary" >&2
+# The release binary stays within 25 MB (stripped, as [profile.release] builds it).
+if [ "$profile" = release ]; then
+  size=$(stat -c %s "$binary")
+  if [ "$size" -gt $((25 * 1000 * 1000)) ]; then
+    echo "$binary is $size bytes, more than the 25 MB a release may take" >&2
+    exit 1
+  fi
+  echo "$binary: $size bytes" >&2
+fi
 
 echo "== cargo deb ($profile)" >&2
 mkdir -p "$out"
