@@ -13,6 +13,7 @@ mod gpu_host;
 mod pog_driver;
 mod pog_oracle;
 mod pog_worker;
+mod ssh_bounds;
 mod timelock_python;
 mod wallet_interop;
 mod wandb_python;
