@@ -201,3 +201,146 @@ fn cheating_miners_fail_at_the_step_they_break() {
         }
     });
 }
+
+/// Where `key`'s value starts in a JSON text (`"key":` or `"key": `, then the value).
+fn value_at(text: &str, key: &str) -> usize {
+    for marker in [format!("\"{key}\":"), format!("\"{key}\": ")] {
+        if let Some(at) = text.find(&marker) {
+            let rest = &text[at + marker.len()..];
+            return at + marker.len() + (rest.len() - rest.trim_start().len());
+        }
+    }
+    panic!("no {key} in {text}")
+}
+
+/// `text` with the hex digit at `at` replaced by another one (`by` in 1..16 steps away).
+fn flip_hex(text: &str, at: usize, by: u64) -> String {
+    let digit = text.as_bytes()[at] as char;
+    let value = digit.to_digit(16).expect("a hex digit") as u64;
+    let other = std::char::from_digit(((value + 1 + by % 15) % 16) as u32, 16).unwrap();
+    let mut changed = text.to_string();
+    changed.replace_range(at..at + 1, &other.to_string());
+    changed
+}
+
+/// One way of changing an honest answer in a single field, and the step that must refuse it.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    /// One hex digit of the committed Merkle root.
+    Root,
+    /// One hex digit of one node of the opened row's proof.
+    ProofNode,
+    /// One hex digit of the opened row (one float32 of it changes).
+    RowValue,
+    /// The reported mean multiplication time, above the benchmark's own t32.
+    MultiplicationTime,
+    /// The compute step's run time as the validator sees it, past the bound.
+    ComputeTime,
+    /// The driver's name of the GPU, another model of the table.
+    GpuName,
+}
+
+impl Change {
+    const ALL: [Change; 6] = [
+        Change::Root,
+        Change::ProofNode,
+        Change::RowValue,
+        Change::MultiplicationTime,
+        Change::ComputeTime,
+        Change::GpuName,
+    ];
+
+    fn refused_at(self) -> &'static str {
+        match self {
+            Change::Root | Change::ProofNode | Change::RowValue => "verification",
+            Change::MultiplicationTime | Change::ComputeTime => "timing",
+            Change::GpuName => "identification",
+        }
+    }
+
+    /// The miner that makes this change, at the place `r` picks.
+    fn miner(self, r: u64) -> Arc<dyn Remote> {
+        cheat(move |command, out| {
+            let text = String::from_utf8(out.stdout.clone()).unwrap();
+            let responses = command.starts_with("cat ") && command.contains("sn27-pog-");
+            let changed = match self {
+                Change::Root if command.contains("--mode compute") => {
+                    let at = value_at(&text, "root") + 1;
+                    Some(flip_hex(&text, at + (r % 64) as usize, r >> 8))
+                }
+                Change::ProofNode if responses => {
+                    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let nodes = doc["responses"][0]["proof"].as_array().unwrap().len();
+                    assert!(nodes > 0, "a proof to change: {text}");
+                    // `["` then nodes of 64 hex digits separated by `","` (or `", "`).
+                    let start = value_at(&text, "proof") + 2;
+                    let node = (r % nodes as u64) as usize;
+                    let stride = if text[start + 64..].starts_with("\", \"") {
+                        68
+                    } else {
+                        67
+                    };
+                    let at = start + node * stride + ((r >> 8) % 64) as usize;
+                    Some(flip_hex(&text, at, r >> 16))
+                }
+                Change::RowValue if responses => {
+                    let start = value_at(&text, "row") + 1;
+                    let len = text[start..].find('"').unwrap();
+                    Some(flip_hex(&text, start + (r % len as u64) as usize, r >> 16))
+                }
+                Change::MultiplicationTime if command.contains("--mode compute") => {
+                    let at = value_at(&text, "multiplication");
+                    let end = at + text[at..].find([',', '}']).unwrap();
+                    let mut changed = text.clone();
+                    changed.replace_range(at..end, &format!("{}", 1.0 + (r % 1000) as f64));
+                    Some(changed)
+                }
+                Change::ComputeTime if command.contains("--mode compute") => {
+                    out.elapsed += Duration::from_secs(6 + r % 60);
+                    None
+                }
+                Change::GpuName if command.contains("--mode gpu_info") => {
+                    Some(text.replace("CPU (test)", "NVIDIA H100 80GB HBM3"))
+                }
+                _ => None,
+            };
+            if let Some(changed) = changed {
+                assert_ne!(changed, text, "{self:?} changed nothing");
+                out.stdout = changed.into_bytes();
+            }
+        })
+    }
+}
+
+/// Property: an honest worker's answer is accepted, and the same answer with any single field
+/// changed — a digit of the root, of a proof node or of the opened row, a timing, the GPU's
+/// name — is refused at the step that checks it. Places are drawn at random (the seed is in
+/// the failure message); each change is tried four times.
+#[test]
+fn any_single_field_changed_in_an_honest_answer_is_refused() {
+    use rand::{Rng, SeedableRng};
+    runtime().block_on(async {
+        let _turn = ONE_AT_A_TIME.lock().await;
+        // The name is checked where the rule set requires the reported name (v2.1+).
+        let mut strict = settings();
+        strict.require_reported_name = true;
+        run(&LocalShell, &strict)
+            .await
+            .expect("the honest answer passes");
+        let seed: u64 = rand::random();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        for round in 0..4 {
+            for change in Change::ALL {
+                let r: u64 = rng.gen();
+                let failure = run(&*change.miner(r), &strict)
+                    .await
+                    .expect_err(&format!("{change:?} (seed {seed}, round {round}) refused"));
+                assert_eq!(
+                    failure.step(),
+                    change.refused_at(),
+                    "{change:?} (seed {seed}, round {round}): {failure}"
+                );
+            }
+        }
+    });
+}
