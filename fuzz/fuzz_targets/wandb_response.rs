@@ -36,13 +36,7 @@ struct Harness {
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        let peer = runtime
-            .block_on(ScriptedPeer::start())
-            .expect("a local port to listen on");
+        let (runtime, peer) = ScriptedPeer::with_runtime();
         let client = WandbClient::new(&format!("http://{}", peer.addr()), "fuzz-api-key")
             .expect("a plain http address is accepted");
         let validator = Keypair::from_secret_bytes(&[9; 32])

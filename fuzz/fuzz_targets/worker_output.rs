@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sn27::config::{Config, ScoringConfig, ScoringProfile};
+use sn27::config::{Config, PogConfig, ScoringConfig, ScoringProfile};
 use sn27::pog::check::{
     expected_value, isclose, required_passes, timing_ok, PassRule, ATOL_V1, RTOL_V1,
 };
@@ -32,6 +32,7 @@ use sn27::pog::worker_output::{
     BenchmarkOutput, ComputeOutput, GpuInfo, ProofResponses, ProofWritten, DIR_PREFIX, MAX_GPUS,
     MAX_N, MAX_NAME_CHARS, MAX_RESPONSES, MAX_RESPONSES_BYTES,
 };
+use sn27::validator::proof_of_gpu::PogSettings;
 
 /// The identification tables of two rule sets, with their tolerance pairs.
 type Table = (Vec<ModelSpec>, Vec<(String, String)>);
@@ -39,23 +40,10 @@ type Table = (Vec<ModelSpec>, Vec<(String, String)>);
 fn tables() -> &'static [Table; 2] {
     static TABLES: OnceLock<[Table; 2]> = OnceLock::new();
     TABLES.get_or_init(|| {
+        // The tables as the validator's test reads them.
         let table = |scoring: &ScoringConfig| -> Table {
-            let models = scoring
-                .gpu
-                .iter()
-                .map(|m| ModelSpec {
-                    name: m.name.clone(),
-                    fp16_tflops: m.fp16_tflops,
-                    fp32_tflops: m.fp32_tflops,
-                    vram_gb: m.vram_gb,
-                })
-                .collect();
-            let pairs = scoring
-                .tolerance_pairs
-                .iter()
-                .map(|[a, b]| (a.clone(), b.clone()))
-                .collect();
-            (models, pairs)
+            let settings = PogSettings::from_config(&PogConfig::default(), scoring);
+            (settings.models, settings.tolerance_pairs)
         };
         [
             table(&Config::default().scoring),

@@ -26,6 +26,18 @@ pub struct ScriptedPeer {
 }
 
 impl ScriptedPeer {
+    /// A current-thread runtime and a peer started on it, for a target's harness.
+    pub fn with_runtime() -> (tokio::runtime::Runtime, ScriptedPeer) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let peer = runtime
+            .block_on(ScriptedPeer::start())
+            .expect("a local port to listen on");
+        (runtime, peer)
+    }
+
     /// Binds an ephemeral port and serves on the current tokio runtime.
     pub async fn start() -> std::io::Result<ScriptedPeer> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
