@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::demo_setup::{Permission, Setup, DEMO_IMAGE};
+use super::demo_setup::{terminate, Permission, Setup, DEMO_IMAGE};
 
 /// `sn27 demo`'s arguments.
 #[derive(Debug, Args)]
@@ -111,22 +111,8 @@ impl Demo {
 
     /// Stops every started process with SIGTERM (then SIGKILL after 30 s).
     fn stop_all(&mut self) {
-        for (_, child) in &mut self.children {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for (_, child) in &mut self.children {
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.children.clear();
+        let mut children: Vec<Child> = self.children.drain(..).map(|(_, c)| c).collect();
+        terminate(&mut children, Duration::from_secs(30));
     }
 }
 
@@ -335,7 +321,6 @@ fn set_up(demo: &mut Demo, image: &str, sudo: bool) -> anyhow::Result<()> {
     if !engine_answers() {
         setup.engine(engine_answers)?;
     }
-    demo.setup = Some(setup);
     if docker_ready(image).is_err() {
         if image != DEMO_IMAGE {
             bail!(
@@ -343,11 +328,11 @@ fn set_up(demo: &mut Demo, image: &str, sudo: bool) -> anyhow::Result<()> {
                  {image} yourself or leave out --base-image"
             );
         }
-        if let Some(setup) = &demo.setup {
-            setup.image()?;
-        }
+        setup.image()?;
     }
-    let started = demo.setup.as_ref().is_some_and(Setup::started_engine);
+    let started = setup.started_engine();
+    // Kept until the demo ends: dropping it stops the engine it started.
+    demo.setup = Some(setup);
     demo.step(&format!(
         "engine and base image ready{}",
         if started {

@@ -269,20 +269,9 @@ impl Setup {
 
     /// Stops the engine this setup started (images stay for the next run).
     pub fn stop_engine(&mut self) {
-        let Some(mut child) = self.engine.take() else {
-            return;
-        };
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if let Some(child) = self.engine.take() {
+            terminate(&mut [child], Duration::from_secs(30));
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// Whether this setup started the engine (and so will stop it).
@@ -294,6 +283,25 @@ impl Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         self.stop_engine();
+    }
+}
+
+/// Stops `children`: SIGTERM to each, then SIGKILL to those still running after `grace`.
+pub fn terminate(children: &mut [Child], grace: Duration) {
+    for child in children.iter() {
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    for child in children.iter_mut() {
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
