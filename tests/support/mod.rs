@@ -285,3 +285,48 @@ pub fn metadata_bytes(spec: u32) -> Vec<u8> {
         )
     })
 }
+
+/// Busy processes on every core, `per_core` of them each, until dropped, each replaced by a
+/// fresh one every 200 ms: the machine as a validator host busy with other work (a build's
+/// compilers, say) sees it. Fresh processes compete with the worker as equals, where a
+/// long-running loop would have used up its share and yield to it.
+pub struct CpuLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuLoad {
+    pub fn start(per_core: usize) -> CpuLoad {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..cores * per_core)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let Ok(mut busy) = std::process::Command::new("sh")
+                            .args(["-c", "while :; do :; done"])
+                            .stdin(std::process::Stdio::null())
+                            .spawn()
+                        else {
+                            return;
+                        };
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        let _ = busy.kill();
+                        let _ = busy.wait();
+                    }
+                })
+            })
+            .collect();
+        CpuLoad { stop, threads }
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
