@@ -606,6 +606,51 @@ fn a_round_scores_honest_miners_and_zeroes_dishonest_ones() {
     assert!(!log.contains("round started"), "{log}");
 }
 
+/// Busy processes on every core, `per_core` of them each, until dropped, each replaced by a
+/// fresh one every 200 ms: the machine as a validator host busy with other work (a build's
+/// compilers, say) sees it. Fresh processes compete with the worker as equals, where a
+/// long-running loop would have used up its share and yield to it.
+struct CpuLoad {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuLoad {
+    fn start(per_core: usize) -> CpuLoad {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..cores * per_core)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let Ok(mut busy) = Command::new("sh")
+                            .args(["-c", "while :; do :; done"])
+                            .stdin(Stdio::null())
+                            .spawn()
+                        else {
+                            return;
+                        };
+                        std::thread::sleep(Duration::from_millis(200));
+                        let _ = busy.kill();
+                        let _ = busy.wait();
+                    }
+                })
+            })
+            .collect();
+        CpuLoad { stop, threads }
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The CPU test mode's verdict is not the machine's load: with four busy processes per core
 /// coming and going through the whole round (the miner, its container, the validator and the worker
 /// all compete with them), an honest miner still passes every step, the timing rule
@@ -615,7 +660,7 @@ fn an_honest_miner_passes_a_round_on_a_machine_under_heavy_cpu_load() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut net = Network::new();
     let honest = net.real_miner("honest-loaded", &base_image());
-    let load = crate::support::CpuLoad::start(4);
+    let load = CpuLoad::start(4);
     let v = net.validator_config.to_str().unwrap().to_string();
     net.spawn("validator", &v);
     let scores = net.scores_after_round(&[&honest]);

@@ -429,11 +429,40 @@ fn proof_of_a_tampered_commitment_fails() {
     assert!(verify_proof(&r.row, r.i, &r.proof, &compute.gpus[0].root, n).is_err());
 }
 
+/// Busy processes, killed when dropped.
+struct Busy(Vec<std::process::Child>);
+
+impl Busy {
+    /// `per_core` fresh busy processes per core: load that arrives, as a build's compilers do.
+    fn start(per_core: usize) -> Busy {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Busy(
+            (0..cores * per_core)
+                .map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .stdin(std::process::Stdio::null())
+                        .spawn()
+                        .expect("sh starts")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The two CPU-test timings the validator's timing rule compares — the benchmark's `t32` and
 /// the compute step's multiplication — keep their order when the machine gets busy between
 /// the two steps: each trial takes the benchmark on a quiet machine, then starts three busy
-/// processes per core (each replaced by a fresh one every 200 ms) and runs the compute step
-/// (pure Python, as in the test containers).
+/// processes per core and runs the compute step (pure Python, as in the test containers).
 /// The products take milliseconds, as long as the scheduler's slices; one interrupted run
 /// must not make an honest miner slower than its own benchmark.
 #[test]
@@ -448,7 +477,7 @@ fn cpu_test_timings_keep_their_order_when_load_arrives_between_the_steps() {
             &["--mode", "benchmark", "--cpu-test"],
         ))
         .expect("benchmark parses");
-        let busy = crate::support::CpuLoad::start(3);
+        let busy = Busy::start(3);
         let line = run_ok(
             &python,
             Flavour::NumpyHidden,
