@@ -459,31 +459,37 @@ impl Drop for Busy {
     }
 }
 
-/// The two CPU-test timings the validator's timing rule compares — the benchmark's `t32` and
-/// the compute step's multiplication — keep their order when the machine gets busy between
-/// the two steps: each trial takes the benchmark on a quiet machine, then starts three busy
-/// processes per core and runs the compute step (pure Python, as in the test containers).
-/// The products take milliseconds, as long as the scheduler's slices; one interrupted run
-/// must not make an honest miner slower than its own benchmark.
-#[test]
-fn cpu_test_timings_keep_their_order_when_load_arrives_between_the_steps() {
+/// Where [`assert_multiplication_stays_under_t32`] puts its busy processes.
+#[derive(Clone, Copy)]
+enum Load {
+    /// Started after each benchmark and stopped after its compute step.
+    BetweenSteps,
+    /// Running through every step of every trial.
+    Throughout,
+}
+
+/// Runs `trials` benchmark-then-compute pairs and asserts each compute step's mean
+/// multiplication stays under its own benchmark's `t32`, with three busy processes per core
+/// placed as `load` says. `extra` is appended to both steps' arguments.
+fn assert_multiplication_stays_under_t32(
+    flavour: Flavour,
+    extra: &[&str],
+    seeds: &str,
+    trials: usize,
+    load: Load,
+) {
     let python = crate::support::python();
-    let seeds = scratch_file("seeds-load", r#"{"n": 32, "seeds": [[0, 1, 2]]}"#);
+    let seeds = scratch_file("seeds-load", seeds);
+    let benchmark_args = [&["--mode", "benchmark"][..], extra].concat();
+    let compute_args = [&["--mode", "compute", "--seeds", seeds.path()][..], extra].concat();
+    let throughout = matches!(load, Load::Throughout).then(|| Busy::start(3));
     let mut seen = Vec::new();
-    for trial in 0..25 {
-        let bench = BenchmarkOutput::parse(&run_ok(
-            &python,
-            Flavour::NumpyHidden,
-            &["--mode", "benchmark", "--cpu-test"],
-        ))
-        .expect("benchmark parses");
-        let busy = Busy::start(3);
-        let line = run_ok(
-            &python,
-            Flavour::NumpyHidden,
-            &["--mode", "compute", "--cpu-test", "--seeds", seeds.path()],
-        );
-        drop(busy);
+    for trial in 0..trials {
+        let bench = BenchmarkOutput::parse(&run_ok(&python, flavour, &benchmark_args))
+            .expect("benchmark parses");
+        let between = matches!(load, Load::BetweenSteps).then(|| Busy::start(3));
+        let line = run_ok(&python, flavour, &compute_args);
+        drop(between);
         let compute = ComputeOutput::parse(&line).expect("compute parses");
         let _dir = Scratch(PathBuf::from(&compute.dir));
         let multiplication = compute.mean_multiplication_secs();
@@ -498,4 +504,39 @@ fn cpu_test_timings_keep_their_order_when_load_arrives_between_the_steps() {
             bench.t32
         );
     }
+    drop(throughout);
+}
+
+/// The two CPU-test timings the validator's timing rule compares — the benchmark's `t32` and
+/// the compute step's multiplication — keep their order when the machine gets busy between
+/// the two steps: each trial takes the benchmark on a quiet machine, then starts three busy
+/// processes per core and runs the compute step (pure Python, as in the test containers).
+/// The products take milliseconds, as long as the scheduler's slices; one interrupted run
+/// must not make an honest miner slower than its own benchmark.
+#[test]
+fn cpu_test_timings_keep_their_order_when_load_arrives_between_the_steps() {
+    assert_multiplication_stays_under_t32(
+        Flavour::NumpyHidden,
+        &["--cpu-test"],
+        r#"{"n": 32, "seeds": [[0, 1, 2]]}"#,
+        25,
+        Load::BetweenSteps,
+    );
+}
+
+/// The GPU path on the stand-in keeps the timing rule's order on a busy machine: with three
+/// busy processes per core during both steps, two fake devices' Proof-of-GPU products (side
+/// 352 for the stand-in's memory) stay shorter than the benchmark's float32 product (side
+/// 768). The stand-in sleeps out its modelled time as a host thread waits on a GPU; with
+/// numpy's own times the two products raced on the host's scheduler and the order flipped
+/// in most trials under this load.
+#[test]
+fn gpu_path_timings_on_the_stand_in_keep_their_order_under_load() {
+    assert_multiplication_stays_under_t32(
+        Flavour::FakeTorch,
+        &[],
+        r#"{"n": 352, "seeds": [[0, 1, 2], [1, 3, 4]]}"#,
+        5,
+        Load::Throughout,
+    );
 }

@@ -5,15 +5,26 @@ int64 with masking, TF32 switched off, per-GPU threads, the VRAM probe) must not
 untested. Put this directory first on PYTHONPATH to make `import torch` load it: it
 offers FAKE_GPUS devices named "Fake GPU <k>", refuses allocations over FAKE_MEMORY_BYTES
 the way CUDA runs out of memory, and refuses a float32 matmul unless TF32 was disabled.
+
+A fake device's matmul takes its size over FAKE_FLOPS, slept out, as a host thread waits on
+a GPU; numpy computes the product when the host first reads it (`.cpu()`), outside the span
+the worker times. A product's time is then set by its size, not by what else the host runs:
+timed in numpy, the benchmark's product and the Proof-of-GPU products raced on the host's
+scheduler (two device threads, the GIL and the BLAS threads on two loaded cores) and the
+validator's timing rule flipped for an honest stand-in.
 """
 
 import contextlib
 import threading
+import time
 
 import numpy as np
 
 FAKE_GPUS = 2
 FAKE_MEMORY_BYTES = 8 << 20
+# Modelled throughput (FLOP/s): the benchmark's float32 product for FAKE_MEMORY_BYTES (side
+# 768) takes 91 ms, the Proof-of-GPU product of the same memory (side 352) 8.7 ms.
+FAKE_FLOPS = {"float32": 10e9, "float16": 40e9}
 
 int64 = np.dtype(np.int64)
 float32 = np.dtype(np.float32)
@@ -127,8 +138,26 @@ def randn(*shape, dtype=float32, device=None):
 def matmul(a, b):
     if a.a.dtype == float32 and (backends.cuda.matmul.allow_tf32 or _precision["value"] != "highest"):
         raise RuntimeError("fake torch: float32 matmul with TF32 allowed")
-    # numpy has no fast float16 GEMM; the fake only needs the shape and the time.
-    return Tensor(np.matmul(a.a.astype(np.float32), b.a.astype(np.float32)).astype(a.a.dtype))
+    (m, k), n = a.a.shape, b.a.shape[1]
+    time.sleep(2 * m * k * n / FAKE_FLOPS[a.a.dtype.name])
+    return _Product(a.a, b.a)
+
+
+class _Product(Tensor):
+    """A matmul's result, computed when first read."""
+
+    def __init__(self, x, y):
+        self._operands = (x, y)
+        self._value = None
+
+    @property
+    def a(self):
+        if self._value is None:
+            x, y = self._operands
+            # numpy has no fast float16 GEMM; the fake only needs the shape and the values.
+            self._value = np.matmul(x.astype(np.float32), y.astype(np.float32)).astype(x.dtype)
+            self._operands = None
+        return self._value
 
 
 class _Cuda:
