@@ -379,4 +379,83 @@ mod tests {
         assert!(reply.synapse.fields.output.is_empty());
         holder.abort();
     }
+
+    /// A hostile axon: it answers at once with a chunked 200 and then sends its body in chunks
+    /// of `chunk` bytes every `pause`, forever.
+    async fn streaming_axon(
+        chunk: usize,
+        pause: Duration,
+    ) -> (Target, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = Target {
+            addr: listener.local_addr().unwrap(),
+            hotkey: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
+        };
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            if socket.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut frame = format!("{chunk:x}\r\n").into_bytes();
+            frame.extend(std::iter::repeat_n(b' ', chunk));
+            frame.extend(b"\r\n");
+            loop {
+                if socket.write_all(&frame).await.is_err() {
+                    return;
+                }
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        });
+        (target, task)
+    }
+
+    #[tokio::test]
+    async fn an_axon_answering_byte_by_byte_is_cut_off_at_the_call_timeout() {
+        let dendrite = Dendrite::new(Keypair::generate(12).unwrap());
+        let (target, axon) = streaming_axon(1, Duration::from_millis(20)).await;
+        let timeout = Duration::from_millis(800);
+        let reply = dendrite
+            .call(&target, crate::protocol::Allocate::default(), timeout)
+            .await;
+        axon.abort();
+        assert_eq!(reply.status_code, 408, "{}", reply.status_message);
+        assert!(reply.synapse.fields.output.is_empty());
+        // The deadline is the whole call's: headers arriving at once do not extend it. The
+        // margin only absorbs scheduling on a loaded host; the trickle itself never ends.
+        assert!(
+            reply.elapsed < timeout + Duration::from_secs(5),
+            "the call took {:?}",
+            reply.elapsed
+        );
+    }
+
+    #[tokio::test]
+    async fn an_axon_streaming_without_end_is_refused_at_the_body_limit() {
+        let dendrite = Dendrite::new(Keypair::generate(12).unwrap());
+        let (target, axon) = streaming_axon(64 << 10, Duration::ZERO).await;
+        let reply = dendrite
+            .call(
+                &target,
+                crate::protocol::Allocate::default(),
+                Duration::from_secs(60),
+            )
+            .await;
+        axon.abort();
+        // Refused when the body passes MAX_RESPONSE_BYTES, long before the timeout: memory per
+        // call is bounded by the limit, not by what the miner sends.
+        assert_eq!(reply.status_code, 400, "{}", reply.status_message);
+        assert!(
+            reply.status_message.contains("length limit"),
+            "{}",
+            reply.status_message
+        );
+        assert!(reply.synapse.fields.output.is_empty());
+    }
 }
