@@ -320,6 +320,14 @@ fn overlay(into: &mut TerminalInfo, from: TerminalInfo) {
 mod tests {
     use super::*;
 
+    /// An axon at `addr` under a well-known test hotkey.
+    fn target_at(addr: SocketAddr) -> Target {
+        Target {
+            addr,
+            hotkey: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
+        }
+    }
+
     #[tokio::test]
     async fn nonces_increase_strictly_under_concurrency() {
         let dendrite = Dendrite::new(Keypair::generate(12).unwrap());
@@ -349,10 +357,7 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        let target = Target {
-            addr,
-            hotkey: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
-        };
+        let target = target_at(addr);
         let reply = dendrite
             .call(&target, crate::protocol::Ping {}, Duration::from_secs(5))
             .await;
@@ -360,10 +365,7 @@ mod tests {
 
         // A listener that accepts and never answers.
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let target = Target {
-            addr: silent.local_addr().unwrap(),
-            ..target
-        };
+        let target = target_at(silent.local_addr().unwrap());
         let holder = tokio::spawn(async move {
             let _connection = silent.accept().await;
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -388,10 +390,7 @@ mod tests {
     ) -> (Target, tokio::task::JoinHandle<()>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let target = Target {
-            addr: listener.local_addr().unwrap(),
-            hotkey: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
-        };
+        let target = target_at(listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
             let mut request = [0u8; 4096];

@@ -139,7 +139,9 @@ def matmul(a, b):
     if a.a.dtype == float32 and (backends.cuda.matmul.allow_tf32 or _precision["value"] != "highest"):
         raise RuntimeError("fake torch: float32 matmul with TF32 allowed")
     (m, k), n = a.a.shape, b.a.shape[1]
-    time.sleep(2 * m * k * n / FAKE_FLOPS[a.a.dtype.name])
+    # Other dtypes than the two the worker multiplies run at the float32 rate.
+    flops = FAKE_FLOPS.get(a.a.dtype.name, FAKE_FLOPS["float32"])
+    time.sleep(2 * m * k * n / flops)
     return _Product(a.a, b.a)
 
 
@@ -158,6 +160,11 @@ class _Product(Tensor):
             self._value = np.matmul(x.astype(np.float32), y.astype(np.float32)).astype(x.dtype)
             self._operands = None
         return self._value
+
+    @a.setter
+    def a(self, value):
+        # In-place operators (`^=`) read and then assign the array.
+        self._value, self._operands = value, None
 
 
 class _Cuda:
