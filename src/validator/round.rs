@@ -216,7 +216,16 @@ async fn test_container(
         Err(failure) => Err(Outcome::Failed(format!("{}: {failure}", failure.step()))),
         Ok(verified) if ctx.health_check => {
             match health_check::check(&session, rental.host, &rental.user_ports).await {
-                Ok(()) => Ok(verified),
+                Ok(()) => {
+                    let ports: Vec<String> = rental
+                        .user_ports
+                        .iter()
+                        .map(|(inside, host)| format!("{inside}->{host}"))
+                        .collect();
+                    tracing::info!(miner = %rental.miner_hotkey, ports = %ports.join(" "),
+                        "health check passed: every user port answers");
+                    Ok(verified)
+                }
                 Err(e) => Err(Outcome::Unhealthy(format!("health check: {e}"))),
             }
         }

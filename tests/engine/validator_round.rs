@@ -29,11 +29,11 @@ use crate::support::{free_port, free_ports, sn27, sn27_command, sn27_ok, stderr,
 /// The engine tests share one Docker engine; one of these at a time.
 pub static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn base_image() -> String {
+pub(super) fn base_image() -> String {
     std::env::var("SN27_TEST_BASE_IMAGE").unwrap_or_else(|_| "sn27-test-base:bookworm-py".into())
 }
 
-fn docker(args: &[&str]) -> String {
+pub(super) fn docker(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -72,13 +72,13 @@ fn cheating_image(way: &str) -> String {
 }
 
 /// A devnet with a staked validator wallet, the configs, and every process started.
-struct Network {
+pub(super) struct Network {
     dir: tempfile::TempDir,
     devnet: PathBuf,
-    validator_config: PathBuf,
-    children: Vec<Child>,
+    pub(super) validator_config: PathBuf,
+    pub(super) children: Vec<Child>,
     miner_hotkeys: Vec<String>,
-    extra_containers: Vec<String>,
+    pub(super) extra_containers: Vec<String>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -92,7 +92,7 @@ const SCORING_DEFAULT: &str = "[validator]\none_uid_per_ip = false\n\
 
 /// The sn27-v2.2.1 profile, its table cut to H200 and the CPU test device (with a weight);
 /// the CPU test device's 0.0001 GB needs v1's buffer for a matrix of more than nothing.
-const SCORING_V2: &str = "[scoring]\nprofile = \"sn27-v2.2.1\"\nmerkle_buffer = 0.1\n\
+pub(super) const SCORING_V2: &str = "[scoring]\nprofile = \"sn27-v2.2.1\"\nmerkle_buffer = 0.1\n\
      [[scoring.gpu]]\nname = \"NVIDIA H200\"\nfp16_tflops = 610.0\n\
      fp32_tflops = 49.6\nvram_gb = 68.72\nscore = 3.99\nweight = 19.0\n\
      [[scoring.gpu]]\nname = \"CPU (test)\"\nfp16_tflops = 1.0\n\
@@ -106,6 +106,11 @@ impl Network {
     /// A network whose validator has `scoring` ([validator] keys and [scoring]) on top of
     /// the test's cadence.
     fn with_scoring(scoring: &str) -> Network {
+        Network::with_validator_stake(scoring, "2000")
+    }
+
+    /// [`Network::with_scoring`], the validator staked with `stake` TAO.
+    pub(super) fn with_validator_stake(scoring: &str, stake: &str) -> Network {
         let dir = tempfile::tempdir().unwrap();
         let devnet = dir.path().join("devnet.sqlite");
         let validator_config = dir.path().join("validator.toml");
@@ -162,12 +167,12 @@ impl Network {
         ]);
         let hotkey = network.keypair("validator").ss58();
         sn27_ok(&[
-            "--config", &v, "devnet", "register", &hotkey, "--stake", "2000",
+            "--config", &v, "devnet", "register", &hotkey, "--stake", stake,
         ]);
         network
     }
 
-    fn root(&self) -> &Path {
+    pub(super) fn root(&self) -> &Path {
         self.dir.path()
     }
 
@@ -179,7 +184,7 @@ impl Network {
     }
 
     /// A miner's config and registered wallet; returns (config path, hotkey, axon port).
-    fn register_miner(&mut self, name: &str, base_image: &str) -> (String, String, u16) {
+    pub(super) fn register_miner(&mut self, name: &str, base_image: &str) -> (String, String, u16) {
         let (axon_port, ssh_port) = (free_port(), free_ports(1)[0]);
         let user_ports = free_ports(4);
         let config = self.root().join(format!("{name}.toml"));
@@ -224,7 +229,7 @@ impl Network {
     }
 
     /// Starts `sn27 run` with `config`, logging to `<name>.log`.
-    fn spawn(&mut self, name: &str, config: &str) {
+    pub(super) fn spawn(&mut self, name: &str, config: &str) {
         let log = std::fs::File::create(self.root().join(format!("{name}.log"))).unwrap();
         let child = sn27_command(env!("CARGO_BIN_EXE_sn27"))
             .args(["--config", config, "--log-format", "text", "run"])
@@ -281,11 +286,11 @@ impl Network {
         hotkey
     }
 
-    fn log(&self, name: &str) -> PathBuf {
+    pub(super) fn log(&self, name: &str) -> PathBuf {
         self.root().join(format!("{name}.log"))
     }
 
-    fn validator(&self, args: &[&str]) -> std::process::Output {
+    pub(super) fn validator(&self, args: &[&str]) -> std::process::Output {
         let mut all = vec!["--config", self.validator_config.to_str().unwrap()];
         all.extend_from_slice(args);
         sn27(&all, &[])
@@ -299,7 +304,7 @@ impl Network {
 
     /// `sn27 scores --json` once every one of `miners` has a result and weights went out
     /// (within 300 s).
-    fn scores_after_round(&self, miners: &[&String]) -> Value {
+    pub(super) fn scores_after_round(&self, miners: &[&String]) -> Value {
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let scores = self.scores();
@@ -407,7 +412,7 @@ fn sealed(fields: &Allocate, port: u16, password: &str) -> Option<String> {
     .ok()
 }
 
-fn uid_row<'a>(scores: &'a Value, hotkey: &str) -> &'a Value {
+pub(super) fn uid_row<'a>(scores: &'a Value, hotkey: &str) -> &'a Value {
     scores["uids"]
         .as_array()
         .unwrap()
@@ -438,7 +443,7 @@ fn wait_for_ssh_banner(port: u16) {
 }
 
 /// The validator's own uid in `sn27 scores --json`.
-fn own_uid(scores: &Value) -> Value {
+pub(super) fn own_uid(scores: &Value) -> Value {
     scores["uids"]
         .as_array()
         .unwrap()
