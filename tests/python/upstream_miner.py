@@ -23,7 +23,8 @@ What cannot run here is patched, the same way whichever modules run:
     ends, is not run (a validator's test releases its container itself).
  4. No subtensor node the SDK can sync from: the metagraph (hotkeys, total stake, prometheus
     versions) is read by running <metagraph command...> (`sn27 metagraph --json` on the
-    devnet), at most every 2 s, where upstream resyncs every few blocks.
+    devnet), at most every 2 s, where upstream resyncs every few blocks; the version whitelist
+    is recomputed from it at each request, where upstream does so every 30 blocks.
  5. No GitHub: `get_remote_version("__minimal_validator_version__")` is the local constant
     (2.2.1, what upstream main said at v2.2.1), so the validators' version gate is live.
  6. No network: the SDK's external-IP lookup is a documentation address (never contacted).
