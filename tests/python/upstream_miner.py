@@ -3,8 +3,8 @@
 
   upstream_miner.py <wallets> <wallet> <axon_port> <ssh_port> <external_ports> <workdir> <metagraph command...>
 
-Serves a bittensor 10.5 Axon (same wire as the 9.x SDK SN27 pins) with SN27's `Allocate`
-synapse until stdin closes. The forward, blacklist and priority functions are those of SN27
+Serves a bittensor 10.5 Axon with SN27's `Allocate` synapse until stdin closes or it is
+killed. The forward, blacklist and priority functions are those of SN27
 v2.2.1's `neurons/miner.py` (`Miner.allocate`, `base_blacklist`, `base_priority`,
 `get_updated_validator`), reimplemented below: the Miner class cannot be built without a
 subtensor node, W&B and a GPU. They call the modules `compute` and `neurons` (the allocation
@@ -23,11 +23,26 @@ What cannot run here is patched, the same way whichever modules run:
     ends, is not run (a validator's test releases its container itself).
  4. No subtensor node the SDK can sync from: the metagraph (hotkeys, total stake, prometheus
     versions) is read by running <metagraph command...> (`sn27 metagraph --json` on the
-    devnet), at most every 2 s, where upstream resyncs every few blocks; the version whitelist
-    is recomputed from it at each request, where upstream does so every 30 blocks.
+    devnet), once before serving and then at most every 2 s (upstream resyncs about every
+    5 s); the version whitelist is recomputed from it at each request (upstream: every 30
+    blocks, from `neuron_for_uid`, allowing everyone until the first time).
  5. No GitHub: `get_remote_version("__minimal_validator_version__")` is the local constant
     (2.2.1, what upstream main said at v2.2.1), so the validators' version gate is live.
+    With one staked validator the gate cannot refuse it here: it is exercised, not tested.
  6. No network: the SDK's external-IP lookup is a documentation address (never contacted).
+
+Where this peer is kinder or narrower than a running upstream miner (parts of `Miner` left
+out, not patches):
+ - the axon is the SDK's, not `ComputeSubnetAxon`, whose `preprocess` stamps the answer's
+   `axon.version` 221 and a `monotonic_ns` nonce; our dendrite reads neither;
+ - only `Allocate` is attached (upstream also serves `Challenge`);
+ - no W&B: `update_allocation` (the `allocated` mark in the miner's W&B run) is not called,
+   and the main loop's `__check_alloaction_errors`, which every 75 blocks deregisters any
+   allocation no validator's W&B run lists (Proof-of-GPU test allocations included), does
+   not run, so a real v2.2.1 miner may remove a test container mid-test where this one does
+   not;
+ - docker-py 7.1.0 instead of upstream's 7.0.0 pin (7.0.0 cannot talk to the engine with
+   the requests release bittensor 10.5 needs).
 """
 
 import json
@@ -45,8 +60,9 @@ import requests
 
 networking.get_external_ip = lambda: "192.0.2.1"
 
-UPSTREAM = os.environ.get("SN27_TEST_UPSTREAM_SN27") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "upstream_sn27"
+UPSTREAM = os.path.abspath(
+    os.environ.get("SN27_TEST_UPSTREAM_SN27")
+    or os.path.join(os.path.dirname(os.path.abspath(__file__)), "upstream_sn27")
 )
 sys.path.insert(0, UPSTREAM)
 
@@ -111,7 +127,8 @@ class UpstreamMiner:
         self.metagraph = metagraph
         self.allocate_action = False
         self.blacklist_hotkeys = set()
-        self.exploiters_hotkeys_set = set()
+        # --blacklist.exploiters is on by default (and cannot be turned off).
+        self.exploiters_hotkeys_set = set(compute.SUSPECTED_EXPLOITERS_HOTKEYS)
         self.miner_whitelist_not_enough_stake = False
         self.miner_whitelist_updated_threshold = 20
         self.whitelist_hotkeys_version = set()
@@ -222,6 +239,13 @@ def main(wallets, name, axon_port, ssh_port, external_ports, workdir, *metagraph
         [int(p) for p in external_ports.split(",")],
         Metagraph(list(metagraph_command)),
     )
+    for _ in range(50):
+        miner.metagraph.sync()
+        if miner.metagraph.neurons:
+            break
+        time.sleep(0.2)
+    else:
+        sys.exit("the metagraph could not be read")
     axon = bt.Axon(wallet=wallet, port=int(axon_port), ip="127.0.0.1", external_ip="127.0.0.1")
     axon.attach(
         forward_fn=miner.allocate,
@@ -236,10 +260,15 @@ def main(wallets, name, axon_port, ssh_port, external_ports, workdir, *metagraph
         except requests.ConnectionError:
             time.sleep(0.1)
     print(
-        json.dumps({"hotkey": wallet.hotkey.ss58_address, "modules": os.path.abspath(compute.__file__)}),
+        json.dumps(
+            {
+                "hotkey": wallet.hotkey.ss58_address,
+                "modules": [os.path.abspath(compute.__file__), os.path.abspath(container_module.__file__)],
+            }
+        ),
         flush=True,
     )
-    sys.stdin.read()  # the test closes stdin to stop us
+    sys.stdin.read()  # until stdin closes (or the test kills us)
     axon.stop()
 
 

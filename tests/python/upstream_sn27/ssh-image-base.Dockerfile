@@ -1,7 +1,9 @@
 # ssh-image-base as SN27 v2.2.1's `build_sample_container` makes it, on the Debian test base
 # image instead of pytorch/pytorch:2.8.0-cuda12.8-cudnn9-runtime (no registry is reachable).
-# Skipped: `apt-get install openssh-server python3-pip build-essential` (the base has sshd) and
-# `pip3 install numpy==1.24.3` (the Proof-of-GPU worker's CPU test mode does not use it).
+# Skipped: `apt-get install openssh-server python3-pip build-essential` (the base has sshd),
+# the conda activation in /root/.bashrc, and `pip3 install --upgrade pip numpy==1.24.3` (the
+# Proof-of-GPU worker's CPU test mode does not need numpy; without it, it takes its
+# pure-Python path where upstream's image would take the numpy one).
 # Added: /opt/conda/bin/python, the pytorch image's interpreter, is Debian's python3 here.
 ARG BASE
 FROM ${BASE}
@@ -16,5 +18,6 @@ RUN mkdir -p /var/run/sshd && \
 RUN mkdir -p /root/.ssh/ && echo '' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
 RUN ln -sf /opt/conda/bin/python /usr/local/bin/python3
 CMD ["/usr/sbin/sshd", "-D"]
-# Upstream sets a random root password here; every allocation sets its own on top.
+# Upstream pastes a fresh random password into this line, so each build differs; here the line
+# is constant and the layer cache keeps one. Every allocation sets its own on top.
 RUN echo "root:$(head -c 12 /dev/urandom | base64)" | chpasswd

@@ -21,13 +21,16 @@ def register_allocation(timeline, device_requirement, public_key, docker_require
     container and schedules its end."""
     try:
         kill_container()
+        # Read in upstream's order, so a malformed request fails at the same field.
         cpu_count = device_requirement["cpu"]["count"]
         cpu_usage = {"assignment": "0" if cpu_count == 1 else f"0-{cpu_count - 1}"}
-        ram_usage = {"capacity": f"{int(device_requirement['ram']['capacity'] / 1073741824)}g"}
-        disk_usage = {"capacity": f"{int(device_requirement['hard_disk']['capacity'] / 1073741824)}g"}
+        ram_capacity = device_requirement["ram"]["capacity"]
+        disk_capacity = device_requirement["hard_disk"]["capacity"]
         testing = device_requirement.get("testing", False)
         gpu = device_requirement["gpu"]
         gpu_usage = {"capacity": gpu["capacity"] if gpu else 0}
+        ram_usage = {"capacity": f"{int(ram_capacity / 1073741824)}g"}
+        disk_usage = {"capacity": f"{int(disk_capacity / 1073741824)}g"}
         run_status = run_container(
             cpu_usage, ram_usage, disk_usage, gpu_usage, public_key, docker_requirement, testing
         )
