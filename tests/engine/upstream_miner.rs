@@ -91,6 +91,15 @@ fn ready_line(peer: &mut Child, out: &Path, log: &Path) -> Value {
     }
 }
 
+/// The peer's whole log: bittensor logs to stdout (`out`), Python's tracebacks go to stderr.
+fn peer_log(out: &Path, log: &Path) -> String {
+    format!(
+        "{}{}",
+        std::fs::read_to_string(out).unwrap_or_default(),
+        std::fs::read_to_string(log).unwrap_or_default()
+    )
+}
+
 #[test]
 fn the_validator_tests_scores_and_releases_an_upstream_v2_miner() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -177,12 +186,7 @@ fn the_validator_tests_scores_and_releases_an_upstream_v2_miner() {
     net.spawn("validator", &v);
     let scores = net.scores_after_round(&[&hotkey]);
     let validator_log = std::fs::read_to_string(net.log("validator")).unwrap_or_default();
-    // bittensor logs to stdout, Python's tracebacks go to stderr.
-    let miner_log = format!(
-        "{}{}",
-        std::fs::read_to_string(&out).unwrap_or_default(),
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    let miner_log = peer_log(&out, &log);
     let row = uid_row(&scores, &hotkey);
     assert_eq!(
         row["spec"]["model"], "CPU (test)",
@@ -223,11 +227,7 @@ fn the_validator_tests_scores_and_releases_an_upstream_v2_miner() {
         "{:?}\n{miner_log}",
         upstream_containers()
     );
-    let miner_log = format!(
-        "{}{}",
-        std::fs::read_to_string(&out).unwrap_or_default(),
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    let miner_log = peer_log(&out, &log);
     assert!(
         miner_log.contains("Container 'ssh-test-container' was killed successfully"),
         "{miner_log}"
